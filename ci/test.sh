@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md gives it and .ci/run calls it: formatting, shell lint, the
+# Rust 1.82 dependency check, clippy, doc tests, then every test under nextest (its summary last).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ci/install-deps.sh
+cargo fmt --all --check
+shellcheck ci/*.sh .ci/run
+ci/check-msrv.sh
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --doc --locked --quiet
+cargo nextest run --workspace --locked --no-fail-fast

@@ -1,0 +1,182 @@
+//! The data area describes itself: every segment has a header naming its ring, sequence number and
+//! position. This module reads the whole data area to rebuild a destroyed index, and checks a ring
+//! end to end (`fsck`). Slow by nature (it reads every byte), so it runs only when asked or when
+//! the index is unusable.
+
+use crate::codec;
+use crate::device::{AlignedBuf, Device, BLOCK};
+use crate::error::{Error, Result};
+use crate::format::read_superblock;
+use crate::layout::{Geometry, SLOT_SIZE};
+use crate::records::{SegmentInfo, SegmentRecord, HEADER_MAGIC};
+use crate::recovery::{self, payload_ok, plausible, Recovered};
+use crate::ring::{OpenOptions, Ring};
+use crate::state::State;
+use std::collections::BTreeMap;
+
+const SCAN_CHUNK: u64 = 4 << 20;
+/// Corrupt segments listed by name in a report; more are only counted.
+const MAX_LISTED: usize = 100;
+
+/// Builds the live index from segment headers alone: the longest run of adjacent segments with
+/// contiguous sequence numbers ending at the newest one whose payload checks out. Segments below
+/// `lower` (the tail pointer) stay dead.
+pub(crate) fn rebuild<D: Device>(
+    dev: &D,
+    geometry: &Geometry,
+    lower: u64,
+    generation: u64,
+) -> Result<State> {
+    let io = |e| Error::io(dev.name(), "scanning the data area", e);
+    let candidates = scan_headers(dev, geometry).map_err(io)?;
+    let mut verify = AlignedBuf::new(SCAN_CHUNK.min(geometry.max_segment_bytes) as usize);
+    let head_of = |e: &SegmentInfo| (e.pos + e.extent()) % geometry.data_len;
+    for top in candidates.values().rev().filter(|c| c.seq >= lower.max(1)) {
+        if !payload_ok(dev, geometry, top, &mut verify).map_err(io)? {
+            continue;
+        }
+        let mut state = State::empty(head_of(top), top.seq + 1, generation);
+        state.used = top.extent();
+        state.entries.push_back(top.clone());
+        let mut seq = top.seq - 1;
+        while seq >= lower.max(1) && (state.entries.len() as u64) < geometry.slot_count {
+            let Some(info) = candidates.get(&seq) else {
+                break;
+            };
+            let next = state.entries.front().expect("chain has a top");
+            if head_of(info) != next.pos || state.used + info.extent() > geometry.data_len {
+                break;
+            }
+            state.used += info.extent();
+            state.entries.push_front(info.clone());
+            seq -= 1;
+        }
+        return Ok(state);
+    }
+    Ok(State::empty(0, lower.max(1), generation))
+}
+
+/// Every valid header in the data area, by sequence number; only the newest `2 * slot_count` are
+/// kept so memory stays bounded whatever the device holds.
+fn scan_headers<D: Device>(
+    dev: &D,
+    geometry: &Geometry,
+) -> std::io::Result<BTreeMap<u64, SegmentInfo>> {
+    let keep = (2 * geometry.slot_count) as usize;
+    let mut found = BTreeMap::new();
+    let mut buf = AlignedBuf::new(SCAN_CHUNK.min(geometry.data_len) as usize);
+    let mut pos = 0;
+    while pos < geometry.data_len {
+        let n = (geometry.data_len - pos).min(buf.capacity() as u64);
+        dev.read_at(geometry.data_off + pos, buf.blocks_mut(n as usize))?;
+        for (i, block) in buf.blocks(n as usize).chunks(BLOCK as usize).enumerate() {
+            if &block[..8] != HEADER_MAGIC {
+                continue;
+            }
+            let at = pos + i as u64 * BLOCK;
+            if let Ok(record) = codec::decode::<SegmentRecord>(HEADER_MAGIC, block) {
+                if plausible(geometry, &record) && record.info.pos == at {
+                    found.insert(record.info.seq, record.info);
+                    if found.len() > keep {
+                        found.pop_first();
+                    }
+                }
+            }
+        }
+        pos += n;
+    }
+    Ok(found)
+}
+
+/// What `fsck` found.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FsckReport {
+    /// Live segments according to the index at open.
+    pub segments: u64,
+    /// Segments whose header and payload checked out.
+    pub verified: u64,
+    /// Segments that failed (first 100 listed as "seq: reason").
+    pub corrupt: Vec<String>,
+    /// Total corrupt segments.
+    pub corrupt_count: u64,
+    /// Live segments according to a scan of the data area.
+    pub scanned_segments: u64,
+    /// Index and scan describe the same segments.
+    pub index_matches_scan: bool,
+    /// What the open found (superblock, tail, roll-forward).
+    pub recovery: recovery::RecoveryReport,
+    /// The index was rewritten from the scan.
+    pub repaired: bool,
+}
+
+impl FsckReport {
+    /// True when nothing is wrong.
+    pub fn clean(&self) -> bool {
+        self.corrupt_count == 0
+            && self.index_matches_scan
+            && self.recovery.superblocks_damaged == 0
+            && !self.recovery.tail_lost
+            && self.recovery.lost == 0
+    }
+}
+
+/// Checks every superblock, index record and segment CRC of the ring on `dev`; with `repair`,
+/// rewrites the index and tail from a scan of the data area.
+pub fn fsck<D: Device>(dev: &D, repair: bool) -> Result<FsckReport> {
+    let ring = Ring::open(
+        dev,
+        OpenOptions {
+            read_only: true,
+            ..OpenOptions::default()
+        },
+    )?;
+    let reader = ring.reader();
+    let segments = reader.segments();
+    let mut report = FsckReport {
+        segments: segments.len() as u64,
+        recovery: ring.recovery().clone(),
+        ..FsckReport::default()
+    };
+    let mut buf = AlignedBuf::new(0);
+    for info in &segments {
+        let result = reader
+            .pin(info.seq, info.seq)
+            .and_then(|pin| pin.read(info.seq, &mut buf));
+        match result {
+            Ok(_) => report.verified += 1,
+            Err(e) => {
+                report.corrupt_count += 1;
+                if report.corrupt.len() < MAX_LISTED {
+                    report.corrupt.push(format!("{}: {e}", info.seq));
+                }
+            }
+        }
+    }
+    let geometry = ring.geometry().clone();
+    let generation = ring.shared.lock().tail_generation;
+    let lower = segments.first().map_or(ring.stats().oldest_seq, |s| s.seq);
+    let scanned = rebuild(
+        dev,
+        &geometry,
+        lower.min(ring.stats().oldest_seq),
+        generation,
+    )?;
+    report.scanned_segments = scanned.entries.len() as u64;
+    report.index_matches_scan = scanned.entries.iter().eq(segments.iter());
+    drop(reader);
+    drop(ring);
+    if repair {
+        let (_, health) = read_superblock(dev)?;
+        let mut recovered = Recovered {
+            state: scanned,
+            report: report.recovery.clone(),
+            health,
+            write_tail: true,
+            dirty_blocks: (0..geometry.slot_count * SLOT_SIZE / BLOCK).collect(),
+        };
+        recovered.state.check(&geometry);
+        recovery::apply_repairs(dev, &geometry, &mut recovered)?;
+        report.repaired = true;
+    }
+    Ok(report)
+}
