@@ -154,13 +154,9 @@ pub fn fsck<D: Device>(dev: &D, repair: bool) -> Result<FsckReport> {
     }
     let geometry = ring.geometry().clone();
     let generation = ring.shared.lock().tail_generation;
-    let lower = segments.first().map_or(ring.stats().oldest_seq, |s| s.seq);
-    let scanned = rebuild(
-        dev,
-        &geometry,
-        lower.min(ring.stats().oldest_seq),
-        generation,
-    )?;
+    // Segments the index lost (recovery's `lost`) are still candidates for the scan.
+    let lower = ring.stats().oldest_seq - ring.recovery().lost;
+    let scanned = rebuild(dev, &geometry, lower, generation)?;
     report.scanned_segments = scanned.entries.len() as u64;
     report.index_matches_scan = scanned.entries.iter().eq(segments.iter());
     drop(reader);

@@ -61,7 +61,45 @@ impl State {
         self.entries.get(index)
     }
 
-    /// Asserts the invariants above; called after recovery and after every append.
+    /// Asserts the invariants that an append can break, in constant time: bounds, and that the
+    /// newest segment follows its predecessor and ends at the head.
+    pub fn check_newest(&self, geometry: &Geometry) {
+        assert!(
+            self.entries.len() as u64 <= geometry.slot_count,
+            "more segments than slots"
+        );
+        assert!(
+            self.used <= geometry.data_len,
+            "more bytes used than the data area holds"
+        );
+        assert!(
+            self.head < geometry.data_len && self.head % BLOCK == 0,
+            "head out of the data area"
+        );
+        let mut newest = self.entries.iter().rev();
+        if let Some(last) = newest.next() {
+            assert_eq!(
+                last.seq + 1,
+                self.next_seq,
+                "next sequence number out of step"
+            );
+            assert_eq!(
+                (last.pos + last.extent()) % geometry.data_len,
+                self.head,
+                "head out of step"
+            );
+            if let Some(before) = newest.next() {
+                assert_eq!(before.seq + 1, last.seq, "sequence numbers not contiguous");
+                let end = (before.pos + before.extent()) % geometry.data_len;
+                assert_eq!(end, last.pos, "segments not adjacent");
+            }
+        }
+        if cfg!(debug_assertions) {
+            self.check(geometry);
+        }
+    }
+
+    /// Asserts all the invariants above by walking the whole index; called after recovery.
     pub fn check(&self, geometry: &Geometry) {
         assert!(
             self.entries.len() as u64 <= geometry.slot_count,

@@ -64,7 +64,7 @@ impl<D: Device> Ring<D> {
         state.used += extent;
         state.next_seq += 1;
         state.entries.push_back(info.clone());
-        state.check(&self.shared.geometry);
+        state.check_newest(&self.shared.geometry);
         Ok(info)
     }
 
