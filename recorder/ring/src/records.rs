@@ -91,3 +91,12 @@ pub(crate) struct TailRecord {
     pub generation: u64,
     pub oldest_seq: u64,
 }
+
+impl TailRecord {
+    /// Generations compare as serial numbers (RFC 1982): the one written after `u64::MAX` (0)
+    /// is still newer, so a corrupt but CRC-valid generation near the top can neither overflow
+    /// the counter nor outrank every tail written after it.
+    pub(crate) fn newer_than(&self, other: &TailRecord) -> bool {
+        (self.generation.wrapping_sub(other.generation) as i64) > 0
+    }
+}

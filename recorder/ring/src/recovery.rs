@@ -152,7 +152,7 @@ pub(crate) fn apply_repairs<D: Device>(
     }
     let state = &mut recovered.state;
     if recovered.write_tail {
-        let generation = state.tail_generation + 1;
+        let generation = state.tail_generation.wrapping_add(1);
         write_tail_record(dev, geometry, &mut block, state.oldest_seq(), generation)
             .map_err(io("repairing the tail pointer"))?;
         state.tail_generation = generation;
@@ -188,9 +188,12 @@ fn read_tail<D: Device>(dev: &D, geometry: &Geometry) -> std::io::Result<Option<
         let Ok(tail) = codec::decode::<TailRecord>(TAIL_MAGIC, &block) else {
             continue;
         };
+        // `oldest_seq` is bounded like segment seqs (`plausible`): the writer counts on from it,
+        // so a corrupt but CRC-valid record near u64::MAX must not be trusted.
         if tail.ring_tag == geometry.ring_tag()
             && tail.oldest_seq >= 1
-            && best.as_ref().is_none_or(|b| tail.generation > b.generation)
+            && tail.oldest_seq < u64::MAX / 2
+            && best.as_ref().is_none_or(|b| tail.newer_than(b))
         {
             best = Some(tail);
         }

@@ -129,7 +129,7 @@ impl<D: Device> Ring<D> {
     }
 
     fn write_tail(&mut self, oldest_seq: u64) -> std::io::Result<()> {
-        let generation = self.shared.lock().tail_generation + 1;
+        let generation = self.shared.lock().tail_generation.wrapping_add(1);
         write_tail_record(
             &self.shared.dev,
             &self.shared.geometry,

@@ -1,0 +1,149 @@
+//! One seed of the power-cut simulation: format, then for each cycle reopen (sometimes cutting the
+//! power again while recovery writes its repairs), check the recovered ring against the model, run
+//! a workload and cut the power at a drawn operation. Only the faults of a real power cut apply
+//! here, so the checks are exact.
+
+use super::check::{self, Pending};
+use super::model::Model;
+use super::probe::Probe;
+use super::run::{self, Run, Tally};
+use super::workload::{self, Setup};
+use moment_ring::device::SplitMix64;
+use moment_ring::{FaultPlan, Geometry, MemDevice, OpenOptions, Ring};
+
+/// Operations drawn from when cutting the power during open: its reads plus the repair writes.
+const OPEN_OPS: u64 = 12;
+
+struct Sim {
+    seed: u64,
+    rng: SplitMix64,
+    setup: Setup,
+    geometry: Geometry,
+    model: Model,
+    pending: Option<Pending>,
+    tally: Tally,
+    verbose: bool,
+}
+
+/// Runs seed `seed`; `Err` says which check failed.
+pub fn run_seed(seed: u64, verbose: bool) -> Result<Tally, String> {
+    let mut rng = SplitMix64(seed);
+    let setup = workload::draw_setup(&mut rng, true);
+    let (mut mem, geometry) = run::formatted(&setup, &mut rng)?;
+    if verbose {
+        eprintln!("seed {seed}: {setup:?}\n  {geometry:?}");
+    }
+    let mut sim = Sim {
+        seed,
+        rng,
+        model: Model::new(&geometry),
+        geometry,
+        pending: None,
+        tally: Tally {
+            big_rings: u64::from(setup.big),
+            ..Tally::default()
+        },
+        setup,
+        verbose,
+    };
+    for cycle in 0..sim.setup.cycles {
+        if cycle > 0 {
+            mem = sim.maybe_cut_open(mem)?;
+        }
+        sim.verify(&mem)?;
+        mem = sim.workload(mem, cycle)?;
+    }
+    mem = sim.maybe_cut_open(mem)?;
+    sim.verify(&mem)?;
+    Ok(sim.tally)
+}
+
+impl Sim {
+    /// Sometimes cuts the power while a reopen recovers and repairs, then powers up again.
+    fn maybe_cut_open(&mut self, mem: MemDevice) -> Result<MemDevice, String> {
+        if self.rng.below(4) != 0 {
+            return Ok(mem);
+        }
+        let probe = Probe::new(mem.clone(), &self.geometry);
+        let cut = self.rng.below(OPEN_OPS);
+        probe.arm(FaultPlan {
+            seed: self.rng.next_u64(),
+            power_cut_at: Some(cut),
+            ..FaultPlan::default()
+        });
+        if let Err(e) = Ring::open(&probe, OpenOptions::default()) {
+            ensure!(probe.powered_off(), "open failed without a power cut: {e}");
+        }
+        if !probe.powered_off() {
+            return Ok(mem);
+        }
+        if self.verbose {
+            eprintln!(
+                "  power cut during open at op {cut}: {:?}",
+                probe.failed_op()
+            );
+        }
+        self.tally.crash(probe.failed_op());
+        self.tally.in_open += 1;
+        Ok(run::power_up(&mem, &mut self.rng))
+    }
+
+    /// Opens the powered-up image and checks it against the model.
+    fn verify(&mut self, mem: &MemDevice) -> Result<(), String> {
+        let ring = Ring::open(mem.clone(), OpenOptions::default())
+            .map_err(|e| format!("open after the crash failed: {e}"))?;
+        if self.verbose {
+            eprintln!("  recovered {:?}\n  {:?}", ring.stats(), ring.recovery());
+        }
+        self.tally.rolled_forward += ring.recovery().rolled_forward;
+        let pending = self.pending.take();
+        check::recovered(&ring, &mut self.model, pending.as_ref(), self.seed)
+    }
+
+    /// Reopens (which must find nothing left to repair), appends until the drawn power cut and
+    /// returns the image found at power-up.
+    fn workload(&mut self, mem: MemDevice, cycle: u32) -> Result<MemDevice, String> {
+        let probe = Probe::new(mem.clone(), &self.geometry);
+        let mut ring = Ring::open(&probe, OpenOptions::default())
+            .map_err(|e| format!("second open after recovery failed: {e}"))?;
+        let report = ring.recovery();
+        ensure!(
+            !report.repaired && report.rolled_forward == 0,
+            "recovery left work for the next open: {report:?}"
+        );
+        // Quarters of the data area: a large ring runs just past one wrap-around and crashes
+        // there (its bytes cost most); small ones go round two to four times.
+        let quarters = match (self.setup.big, cycle) {
+            (true, _) => 5,
+            (false, 0) => 8 + 4 * self.rng.below(3),
+            (false, _) => 4 + 4 * self.rng.below(2),
+        };
+        let lens = workload::draw_run(&mut self.rng, &self.geometry, quarters);
+        let total = workload::estimate_ops(&self.model, &self.geometry, &lens).max(1);
+        let skip = if self.setup.big { total * 4 / 5 } else { 0 };
+        let cut = skip + self.rng.below(total - skip);
+        if self.verbose {
+            eprintln!(
+                "  cycle {cycle}: {} appends {lens:?}, ~{total} ops, power cut at op {cut}",
+                lens.len()
+            );
+        }
+        probe.arm(FaultPlan {
+            seed: self.rng.next_u64(),
+            power_cut_at: Some(cut),
+            ..FaultPlan::default()
+        });
+        let run = Run {
+            seed: self.seed,
+            attempt: cycle,
+            lens: &lens,
+            verbose: self.verbose,
+        };
+        let before = self.model.newest().unwrap_or(0);
+        self.pending = run::append_until_cut(&mut ring, &probe, &mut self.model, &run, |_| {})?;
+        self.tally.appends += self.model.newest().unwrap_or(0) - before;
+        self.tally.crash(probe.failed_op());
+        drop(ring);
+        Ok(run::power_up(&mem, &mut self.rng))
+    }
+}
