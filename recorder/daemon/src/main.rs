@@ -1,1 +1,90 @@
-fn main() {}
+//! The recorder's one binary. Today it carries the ring's command-line tools (`moment-recorder
+//! ring …`); the daemon joins it as a subcommand. This file only parses, dispatches, and turns the
+//! result into a message and an exit status; the commands live in cli/.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use cli::Outcome;
+use std::process::ExitCode;
+
+/// `fsck` found problems and did not (or could not) fix them.
+const EXIT_PROBLEMS: u8 = 1;
+/// The command failed; clap also exits with 2 on a usage error.
+const EXIT_ERROR: u8 = 2;
+
+/// A camera that never misses a moment.
+#[derive(Debug, Parser)]
+#[command(
+    name = "moment-recorder",
+    version,
+    after_help = "Exit status: 0 success, 1 `ring fsck` found problems, 2 error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Format, inspect, check and read the segment ring.
+    #[command(subcommand)]
+    Ring(cli::ring::RingCommand),
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Ring(command) => cli::ring::run(command),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::ProblemsFound) => ExitCode::from(EXIT_PROBLEMS),
+        Err(err) => {
+            eprintln!("moment-recorder: error: {}", render(&err));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// The error and its causes on one line, without repeating a cause the message already quotes
+/// (the ring's I/O errors include their source in their own text).
+fn render(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn causes_are_not_repeated() {
+        let io = std::io::Error::other("disk on fire");
+        let ring = moment_ring::Error::Io {
+            device: "/dev/x".into(),
+            op: "reading",
+            source: io,
+        };
+        let err = anyhow::Error::new(ring).context("inspecting");
+        assert_eq!(
+            render(&err),
+            "inspecting: /dev/x: I/O error while reading: disk on fire"
+        );
+    }
+}

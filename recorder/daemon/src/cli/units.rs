@@ -1,0 +1,161 @@
+//! The units people type and read: sizes with K/M/G suffixes on the command line, byte counts and
+//! UTC times in reports. Kept here, dependency-free, so the CLI needs no date crate that might not
+//! build with Buildroot's Rust.
+
+/// Parses `BYTES`, `nK`, `nM`, `nG`, `nT` or `nKiB`, `nMiB`, `nGiB`, `nTiB` (powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(digits_end);
+    let not_a_size = || format!("{text:?} is not a size; give bytes or a number such as 64M");
+    if number.is_empty() {
+        return Err(not_a_size());
+    }
+    let shift = match suffix {
+        "" => 0,
+        "K" | "k" | "KiB" => 10,
+        "M" | "m" | "MiB" => 20,
+        "G" | "g" | "GiB" => 30,
+        "T" | "t" | "TiB" => 40,
+        _ => {
+            return Err(format!(
+                "unknown size suffix {suffix:?}; give bytes or a number with K, M, G \
+                 (or KiB, MiB, GiB), powers of 1024, such as 64M"
+            ))
+        }
+    };
+    let value: u64 = number.parse().map_err(|_| not_a_size())?;
+    let bytes = value
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text} is too large"))?;
+    if bytes == 0 {
+        return Err("the size must be more than 0 bytes".to_string());
+    }
+    Ok(bytes)
+}
+
+/// `bytes` in the largest binary unit that keeps it at or above 1, with one decimal ("64.0 MiB").
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// RFC 3339 UTC time of `us` microseconds since the Unix epoch: whole seconds when there is no
+/// fraction ("2024-03-01T12:00:00Z"), otherwise microseconds ("…T12:00:00.250000Z").
+pub fn rfc3339_utc(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    let micros = us.rem_euclid(1_000_000);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let of_day = secs.rem_euclid(86_400);
+    let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
+    let fraction = if micros == 0 {
+        String::new()
+    } else {
+        format!(".{micros:06}")
+    };
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{fraction}Z")
+}
+
+/// Proleptic Gregorian (year, month, day) of a day count from 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`: eras of 400 years, years starting in March so leap days come last).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month as u32, day as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_powers_of_1024() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("8G"), Ok(8 << 30));
+        assert_eq!(parse_size("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_size("1T"), Ok(1 << 40));
+    }
+
+    #[test]
+    fn bad_sizes_say_what_to_type() {
+        assert!(parse_size("64MB").unwrap_err().contains("64M"));
+        assert!(parse_size("M").unwrap_err().contains("not a size"));
+        assert!(parse_size("-1").unwrap_err().contains("not a size"));
+        assert!(parse_size("0").unwrap_err().contains("more than 0"));
+        assert!(parse_size("99999999999T")
+            .unwrap_err()
+            .contains("too large"));
+        assert!(parse_size("1.5G").is_err());
+    }
+
+    #[test]
+    fn human_bytes_picks_a_unit() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(64 << 20), "64.0 MiB");
+        assert_eq!(human_bytes((8 << 30) - (12 << 20)), "8.0 GiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn utc_times_match_known_dates() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400_000_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_700_000_000_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            rfc3339_utc(1_709_251_199_250_000),
+            "2024-02-29T23:59:59.250000Z"
+        );
+        assert_eq!(rfc3339_utc(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(rfc3339_utc(4_102_444_800_000_000), "2100-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn every_day_follows_the_previous_one() {
+        // 1900..2200 walked day by day against the Gregorian month lengths and leap rule.
+        let month_len = |y: i64, m: u32| match m {
+            2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let mut date = civil_from_days(-25_567);
+        assert_eq!(date, (1900, 1, 1));
+        for days in -25_566..83_000 {
+            let (y, m, d) = date;
+            let expected = match (d == month_len(y, m), m == 12) {
+                (false, _) => (y, m, d + 1),
+                (true, false) => (y, m + 1, 1),
+                (true, true) => (y + 1, 1, 1),
+            };
+            date = civil_from_days(days);
+            assert_eq!(date, expected, "day {days}");
+        }
+        assert_eq!(date, (2197, 3, 30));
+    }
+}
