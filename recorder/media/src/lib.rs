@@ -1,2 +1,28 @@
-//! Media handling for the recorder: MPEG-TS parsing, keyframe segmentation, capture sources and MP4
-//! export. Empty until the capture issue lands; it exists now so the crate boundaries are fixed early.
+//! Media handling for the recorder. Today: MPEG-TS parsing and keyframe segmentation, from bytes
+//! arriving on a camera's pipe to self-contained segments for the ring (see `Segmenter`), and the
+//! bounded hand-off between the capture and ring-writer threads (see `segment_queue`). Capture
+//! sources and MP4 export come later.
+//!
+//! The layers, bottom up: `framer` (bytes to 188-byte packets, resync), `ts` (packet header,
+//! continuity counters), `psi` (PAT/PMT), `pes` (timestamps), `h264` (IDR detection), `segment`
+//! and `segmenter` (where to cut and what to record), `queue` (the hand-off).
+
+mod config;
+mod crc;
+pub mod framer;
+pub mod h264;
+pub mod pes;
+pub mod psi;
+mod queue;
+mod segment;
+mod segmenter;
+pub mod ts;
+
+pub use config::{
+    ConfigError, SegmenterConfig, MAX_HARD_MAX, MAX_SEGMENT_BYTES, MAX_TARGET, MIN_SEGMENT_BYTES,
+    MIN_TARGET,
+};
+pub use crc::crc32_mpeg2;
+pub use queue::{segment_queue, QueueStats, RecvError, SegmentReceiver, SegmentSender, Sent};
+pub use segment::{Clock, Segment};
+pub use segmenter::{Segmenter, Stats};
