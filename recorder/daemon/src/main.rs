@@ -1,5 +1,5 @@
 //! The recorder's one binary. Today it carries the ring's command-line tools (`moment-recorder
-//! ring …`); the daemon joins it as a subcommand. This file only parses, dispatches, and turns the
+//! ring …`, `record`, `export`); the daemon joins it as a subcommand. This file only parses, dispatches, and turns the
 //! result into a message and an exit status; the commands live in cli/.
 
 mod cli;
@@ -30,11 +30,17 @@ enum Command {
     /// Format, inspect, check and read the segment ring.
     #[command(subcommand)]
     Ring(cli::ring::RingCommand),
+    /// Record from a camera source into the ring until stopped (SIGINT/SIGTERM).
+    Record(cli::record::Args),
+    /// Save a time range of the ring as an MP4 file.
+    Export(cli::export::Args),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Ring(command) => cli::ring::run(command),
+        Command::Record(args) => cli::record::run(args),
+        Command::Export(args) => cli::export::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

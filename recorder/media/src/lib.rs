@@ -9,6 +9,7 @@
 
 mod config;
 mod crc;
+pub mod export;
 pub mod framer;
 pub mod h264;
 pub mod pes;
@@ -16,6 +17,7 @@ pub mod psi;
 mod queue;
 mod segment;
 mod segmenter;
+pub mod source;
 pub mod ts;
 
 pub use config::{

@@ -2,6 +2,8 @@
 //! module; the pieces they share (opening devices, units, printing) sit beside them.
 
 mod device;
+pub mod export;
+pub mod record;
 pub mod ring;
 mod show;
 mod units;

@@ -1,0 +1,1 @@
+//! Export of a time range of the ring to MP4 (placeholder, being written).

@@ -1,0 +1,1 @@
+//! GoPro cameras as a source (placeholder, being written).
