@@ -3,6 +3,8 @@
 //! result into a message and an exit status; the commands live in cli/.
 
 mod cli;
+mod recording;
+mod signals;
 
 use clap::{Parser, Subcommand};
 use cli::Outcome;

@@ -7,6 +7,7 @@
 //! continuity counters), `psi` (PAT/PMT), `pes` (timestamps), `h264` (IDR detection), `segment`
 //! and `segmenter` (where to cut and what to record), `queue` (the hand-off).
 
+mod capture;
 mod config;
 mod crc;
 pub mod export;
@@ -20,6 +21,7 @@ mod segmenter;
 pub mod source;
 pub mod ts;
 
+pub use capture::{run_capture, system_clock, CaptureEnd, CaptureTotals};
 pub use config::{
     ConfigError, SegmenterConfig, MAX_HARD_MAX, MAX_SEGMENT_BYTES, MAX_TARGET, MIN_SEGMENT_BYTES,
     MIN_TARGET,

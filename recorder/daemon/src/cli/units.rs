@@ -35,6 +35,44 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// The longest duration accepted anywhere on the command line: a week.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Parses durations such as `90s`, `3m`, `1h30m`, `500ms`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration; give one such as 90s, 3m, 1h30m or 500ms");
+    if text.is_empty() || text.len() > 32 {
+        return Err(bad());
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return parse_duration(&format!("{text}s"));
+    }
+    let mut total_ms: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let unit_end = rest[digits..]
+            .find(|c: char| c.is_ascii_digit())
+            .map_or(rest.len(), |i| digits + i);
+        let unit_ms = match &rest[digits..unit_end] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" | "min" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad()),
+        };
+        let part = value.checked_mul(unit_ms).ok_or_else(bad)?;
+        total_ms = total_ms.checked_add(part).ok_or_else(bad)?;
+        rest = &rest[unit_end..];
+    }
+    let duration = std::time::Duration::from_millis(total_ms);
+    if duration.is_zero() || duration > MAX_DURATION {
+        return Err(format!("{text} must be more than zero and at most 7 days"));
+    }
+    Ok(duration)
+}
+
 /// `bytes` in the largest binary unit that keeps it at or above 1, with one decimal ("64.0 MiB").
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -89,6 +127,28 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_combine_units() {
+        let ms = |t: &str| parse_duration(t).map(|d| d.as_millis());
+        assert_eq!(ms("90"), Ok(90_000));
+        assert_eq!(ms("90s"), Ok(90_000));
+        assert_eq!(ms("3m"), Ok(180_000));
+        assert_eq!(ms("1h30m"), Ok(5_400_000));
+        assert_eq!(ms("500ms"), Ok(500));
+        for bad in [
+            "",
+            "m",
+            "3x",
+            "1.5s",
+            "-3s",
+            "0s",
+            "8000h",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes_are_powers_of_1024() {

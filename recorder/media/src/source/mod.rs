@@ -3,7 +3,18 @@
 //! and read with a time bound, so one supervisor (`supervise`) can notice a silent or dead source,
 //! restart it with backoff and mark the restart in the ring.
 
+pub mod ffmpeg;
 pub mod gopro;
+pub mod picam;
+pub mod process;
+pub mod stdin;
+pub mod supervise;
+
+pub use ffmpeg::{FfmpegConfig, TestConfig};
+pub use picam::PicamConfig;
+pub use process::ProcessSource;
+pub use stdin::StdinSource;
+pub use supervise::{Polled, SourceEvent, Supervisor, SupervisorConfig};
 
 use std::io;
 use std::time::Duration;
@@ -29,6 +40,10 @@ pub trait Source: Send {
     fn open(&mut self) -> io::Result<Box<dyn Session>>;
     /// A short name for status and logs ("picam 1920x1080@30", "gopro 10.5.5.9").
     fn describe(&self) -> String;
+    /// Whether a new session can follow one that ended (false for standard input).
+    fn restartable(&self) -> bool {
+        true
+    }
 }
 
 /// One running session of a source. Dropping it stops the source (kills and reaps the process,

@@ -1,0 +1,142 @@
+//! The recording pipeline, shared by `moment-recorder record` and the daemon: a capture thread
+//! (supervised source -> segmenter -> bounded queue) and a ring-writer thread (queue -> ring). Two
+//! threads so a slow or failing SD card never stalls the camera's pipe: the queue drops and
+//! counts instead, and the capture side keeps draining the source.
+
+use moment_media::source::{SourceEvent, Supervisor};
+use moment_media::{
+    run_capture, segment_queue, system_clock, CaptureEnd, CaptureTotals, RecvError, Segmenter,
+    SegmenterConfig,
+};
+use moment_ring::{Device, Ring};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime};
+
+/// Segments waiting for the ring writer: about 20 s of video at the default 5 s segments.
+const QUEUE_SEGMENTS: usize = 4;
+/// Bytes waiting for the ring writer; bounds the memory a stalled card can make us hold.
+const QUEUE_BYTES: usize = 48 << 20;
+/// The writer's longest wait before it looks again whether capture ended.
+const WRITER_POLL: Duration = Duration::from_millis(200);
+
+/// What the ring writer stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterTotals {
+    pub segments: u64,
+    pub payload_bytes: u64,
+    pub discontinuities: u64,
+}
+
+/// How the recording went, once both threads have ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub capture_end: CaptureEnd,
+    pub capture: CaptureTotals,
+    pub writer: WriterTotals,
+    /// The ring failed (it failed closed); recording stopped because of it.
+    pub ring_error: Option<moment_ring::Error>,
+}
+
+/// A running recording.
+pub struct Recording {
+    stop: Arc<AtomicBool>,
+    capture: JoinHandle<(CaptureEnd, CaptureTotals)>,
+    writer: JoinHandle<(WriterTotals, Option<moment_ring::Error>)>,
+}
+
+/// Starts both threads. `on_event` runs on the capture thread for every source event.
+pub fn start<D: Device + 'static>(
+    mut ring: Ring<D>,
+    mut supervisor: Supervisor,
+    segmenter_config: SegmenterConfig,
+    mut on_event: impl FnMut(SystemTime, SourceEvent) + Send + 'static,
+) -> std::io::Result<Recording> {
+    let mut segmenter = Segmenter::new(segmenter_config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let (sender, receiver) = segment_queue(QUEUE_SEGMENTS, QUEUE_BYTES);
+    let stop = Arc::new(AtomicBool::new(false));
+    let capture_stop = stop.clone();
+    let capture = thread::Builder::new()
+        .name("capture".into())
+        .spawn(move || {
+            run_capture(
+                &mut supervisor,
+                &mut segmenter,
+                &sender,
+                &capture_stop,
+                &system_clock,
+                &mut on_event,
+            )
+        })?;
+    let writer_stop = stop.clone();
+    let writer = thread::Builder::new()
+        .name("ring-writer".into())
+        .spawn(move || {
+            let result = write_segments(&mut ring, &receiver);
+            if result.1.is_some() {
+                // The ring failed closed: stop capturing, nothing can be stored.
+                writer_stop.store(true, Ordering::Relaxed);
+            }
+            result
+        })?;
+    Ok(Recording {
+        stop,
+        capture,
+        writer,
+    })
+}
+
+impl Recording {
+    /// Asks both threads to finish: capture closes the current segment, the writer stores what
+    /// is queued and flushes the ring.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// True once the capture thread has ended (stop requested, source finished, ring failed).
+    pub fn is_finished(&self) -> bool {
+        self.capture.is_finished()
+    }
+
+    /// Waits for both threads.
+    pub fn join(self) -> Finished {
+        let (capture_end, capture) = self
+            .capture
+            .join()
+            .unwrap_or((CaptureEnd::WriterGone, CaptureTotals::default()));
+        let (writer, ring_error) = self.writer.join().unwrap_or_default();
+        Finished {
+            capture_end,
+            capture,
+            writer,
+            ring_error,
+        }
+    }
+}
+
+/// Appends segments until the capture side hangs up; then makes everything durable. Returns the
+/// first ring error (the ring has failed closed; the caller reopens it to go on).
+fn write_segments<D: Device>(
+    ring: &mut Ring<D>,
+    receiver: &moment_media::SegmentReceiver,
+) -> (WriterTotals, Option<moment_ring::Error>) {
+    let mut totals = WriterTotals::default();
+    loop {
+        match receiver.recv_timeout(WRITER_POLL) {
+            Ok(segment) => {
+                if let Err(e) = ring.append(&segment.meta, &segment.payload) {
+                    return (totals, Some(e));
+                }
+                totals.segments += 1;
+                totals.payload_bytes += segment.payload.len() as u64;
+                if segment.meta.flags & moment_ring::flags::DISCONTINUITY != 0 {
+                    totals.discontinuities += 1;
+                }
+            }
+            Err(RecvError::Timeout) => continue,
+            Err(RecvError::Disconnected) => return (totals, None), // FLUSH-PENDING
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The capture thread's loop: bytes from the supervised source into the segmenter, finished
+//! segments into the bounded queue towards the ring writer. It never waits on the writer (the
+//! queue drops and counts instead), so a stalled SD card cannot back up into the camera's pipe,
+//! and it turns every source restart into a closed segment and a DISCONTINUITY flag.
+
+use crate::queue::{SegmentSender, Sent};
+use crate::segment::{Clock, Segment};
+use crate::segmenter::Segmenter;
+use crate::source::{Polled, SourceEvent, Supervisor, READ_CHUNK};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// The longest the loop goes without looking at the stop flag.
+const POLL_WAIT: Duration = Duration::from_millis(200);
+
+/// What the capture loop did, for the status and the summary at exit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureTotals {
+    pub bytes: u64,
+    pub segments_sent: u64,
+    pub segments_dropped: u64,
+    pub gaps: u64,
+}
+
+/// Why the loop returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureEnd {
+    /// The stop flag was set.
+    Stopped,
+    /// The source cannot be restarted and ended (standard input).
+    SourceFinished,
+    /// The ring writer is gone; nothing would store what is captured.
+    WriterGone,
+}
+
+/// Runs until `stop` is set, the source finishes or the writer goes away; then closes the last
+/// segment and hands it over. `clock` reads the clocks; `on_event` hears about restarts.
+pub fn run_capture(
+    supervisor: &mut Supervisor,
+    segmenter: &mut Segmenter,
+    sender: &SegmentSender,
+    stop: &AtomicBool,
+    clock: &dyn Fn() -> Clock,
+    on_event: &mut dyn FnMut(SystemTime, SourceEvent),
+) -> (CaptureEnd, CaptureTotals) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut totals = CaptureTotals::default();
+    let end = loop {
+        if stop.load(Ordering::Relaxed) {
+            break CaptureEnd::Stopped;
+        }
+        let polled = supervisor.poll(&mut buf, POLL_WAIT);
+        let (events, _dropped) = supervisor.take_events();
+        for (at, event) in events {
+            on_event(at, event);
+        }
+        let segments = match polled {
+            Polled::Data(n) => {
+                totals.bytes += n as u64;
+                segmenter.push(&buf[..n], clock())
+            }
+            Polled::Idle => continue,
+            Polled::Gap => {
+                totals.gaps += 1;
+                segmenter.mark_discontinuity(clock())
+            }
+            Polled::Finished => break CaptureEnd::SourceFinished,
+        };
+        if !hand_over(segments, sender, &mut totals) {
+            break CaptureEnd::WriterGone;
+        }
+    };
+    hand_over(segmenter.finish(clock()), sender, &mut totals);
+    (end, totals)
+}
+
+/// Queues the segments; false once the writer is gone.
+fn hand_over(segments: Vec<Segment>, sender: &SegmentSender, totals: &mut CaptureTotals) -> bool {
+    for segment in segments {
+        match sender.send(segment) {
+            Sent::Queued => totals.segments_sent += 1,
+            Sent::Dropped => totals.segments_dropped += 1,
+            Sent::Disconnected => return false,
+        }
+    }
+    true
+}
+
+/// The system's clocks now: UTC, whether the kernel says it is synchronised (NTP, or set by the
+/// phone through the daemon), and CLOCK_MONOTONIC.
+pub fn system_clock() -> Clock {
+    let utc_us = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    Clock {
+        utc_us,
+        utc_synced: kernel_clock_synced() && utc_us >= PLAUSIBLE_UTC_US,
+        mono_us: monotonic_us(),
+    }
+}
+
+/// 2020-01-01T00:00:00Z: a clock before this is a board that booted without a time source.
+const PLAUSIBLE_UTC_US: i64 = 1_577_836_800_000_000;
+
+fn monotonic_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+}
+
+/// adjtimex(2) with no changes: the kernel clears STA_UNSYNC once NTP (or chrony, or
+/// systemd-timesyncd) disciplines the clock.
+fn kernel_clock_synced() -> bool {
+    // SAFETY: a zeroed timex with modes 0 only reads the kernel's state.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    let state = unsafe { libc::adjtimex(&mut tx) };
+    state >= 0 && state != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0
+}
