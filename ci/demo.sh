@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The README's "run it" command. Today it builds the recorder, formats a file-backed ring under
-# demo/ and shows it with `ring inspect` and `ring fsck`; it grows into the full demo (test camera,
-# web UI on 127.0.0.1) as those parts land.
+# The README's "run it" command: builds the recorder, formats a file-backed ring under demo/ (once)
+# and records the live test pattern (ffmpeg testsrc2 + tone) into it until Ctrl-C, then shows what
+# the ring holds. DEMO_DURATION (e.g. 30s) stops it by itself. The web UI joins it when it lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 readonly RING="demo/ring.img"
-readonly RING_SIZE="256M"
+readonly RING_SIZE="${DEMO_RING_SIZE:-1G}"
 
 ci/install-deps.sh
 cargo build --release --locked -p moment-recorder
@@ -17,5 +17,9 @@ if ! "$bin" ring inspect "$RING" >/dev/null 2>&1; then
   rm -f "$RING"
   "$bin" ring format "$RING" --size "$RING_SIZE"
 fi
+record=("$bin" record --device "$RING" --source test)
+if [[ -n "${DEMO_DURATION:-}" ]]; then
+  record+=(--duration "$DEMO_DURATION")
+fi
+"${record[@]}"
 "$bin" ring inspect "$RING"
-"$bin" ring fsck "$RING"
