@@ -10,6 +10,7 @@ use crate::recording;
 use crate::signals;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
+use moment_media::source::gopro::{GoPro, GoProConfig, Mode};
 use moment_media::source::{
     FfmpegConfig, PicamConfig, Source, SourceEvent, StdinSource, Supervisor, SupervisorConfig,
     TestConfig,
@@ -32,6 +33,15 @@ pub enum SourceKind {
     Test,
     /// MPEG-TS on standard input.
     Stdin,
+}
+
+/// Which GoPro streaming protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GoProProtocol {
+    /// gpStream: HTTP start on port 80, UDP keep-alives (HERO4 to HERO7).
+    Legacy,
+    /// Open GoPro: HTTP on port 8080 (HERO9 and later).
+    Open,
 }
 
 /// Options of `record`.
@@ -67,6 +77,15 @@ pub struct Args {
     /// picam: ALSA device of the microphone (hw:1,0); no audio without it.
     #[arg(long)]
     audio_device: Option<String>,
+    /// gopro: the camera's address (10.5.5.9 on its own Wi-Fi).
+    #[arg(long, value_name = "IP")]
+    gopro_host: Option<std::net::IpAddr>,
+    /// gopro: legacy gpStream (HERO4-7) or Open GoPro (HERO9 and later).
+    #[arg(long, value_enum, default_value = "open")]
+    gopro_protocol: GoProProtocol,
+    /// gopro (Open GoPro): the webcam stream or the preview stream.
+    #[arg(long)]
+    gopro_preview: bool,
     /// test: video only.
     #[arg(long)]
     no_audio: bool,
@@ -219,7 +238,17 @@ fn build_source(args: &Args) -> Result<Box<dyn Source>> {
             Box::new(config.source())
         }
         SourceKind::Stdin => Box::new(StdinSource::default()),
-        SourceKind::Gopro => bail!("the gopro source is not wired to the command line yet"),
+        SourceKind::Gopro => {
+            let mut config = match args.gopro_protocol {
+                GoProProtocol::Legacy => GoProConfig::legacy(),
+                GoProProtocol::Open if args.gopro_preview => GoProConfig::open_gopro(Mode::Preview),
+                GoProProtocol::Open => GoProConfig::open_gopro(Mode::Webcam),
+            };
+            if let Some(host) = args.gopro_host {
+                config.host = host;
+            }
+            Box::new(GoPro::new(config).context("--gopro-*")?)
+        }
     };
     Ok(source)
 }

@@ -1,6 +1,6 @@
 //! Capture sources: where the camera's MPEG-TS bytes come from. Every kind (a spawned process such
 //! as `rpicam-vid` or `ffmpeg`, a GoPro streaming over UDP, standard input) is opened the same way
-//! and read with a time bound, so one supervisor (`supervise`) can notice a silent or dead source,
+//! and read with a time bound, so one supervisor (`Supervisor`) can notice a silent or dead source,
 //! restart it with backoff and mark the restart in the ring.
 
 pub mod ffmpeg;
