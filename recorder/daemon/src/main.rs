@@ -1,13 +1,9 @@
-//! The recorder's one binary. Today it carries the ring's command-line tools (`moment-recorder
-//! ring …`, `record`, `export`); the daemon joins it as a subcommand. This file only parses, dispatches, and turns the
-//! result into a message and an exit status; the commands live in cli/.
-
-mod cli;
-mod recording;
-mod signals;
+//! The recorder's one binary: the daemon (`run`) and the command-line tools (`ring …`, `record`,
+//! `export`, `press`). This file only parses, dispatches, and turns the result into a message and
+//! an exit status; everything else lives in the library (src/lib.rs) so tests can reach it.
 
 use clap::{Parser, Subcommand};
-use cli::Outcome;
+use moment_recorder::cli::{self, Outcome};
 use std::process::ExitCode;
 
 /// `fsck` found problems and did not (or could not) fix them.

@@ -1,0 +1,1 @@
+//! Placeholder for the buttons part of the daemon (being written).

@@ -1,0 +1,9 @@
+//! The recorder daemon and its command-line tools, as a library so the binary stays a thin
+//! dispatcher and integration tests can drive each part (uploader, memories, buttons) directly.
+
+pub mod cli;
+pub mod recording;
+pub mod signals;
+pub mod buttons;
+pub mod memories;
+pub mod upload;

@@ -1,0 +1,1 @@
+//! Placeholder for the memories part of the daemon (being written).

@@ -1,0 +1,1 @@
+//! Placeholder for the upload part of the daemon (being written).
