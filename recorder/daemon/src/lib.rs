@@ -2,6 +2,7 @@
 //! dispatcher and integration tests can drive each part (uploader, memories, buttons) directly.
 
 pub mod cli;
+pub mod config;
 pub mod recording;
 pub mod signals;
 pub mod buttons;

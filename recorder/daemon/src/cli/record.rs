@@ -6,43 +6,15 @@
 use super::device;
 use super::units::parse_duration;
 use super::Outcome;
+use crate::config::source::{GoProProtocol, SourceConfig, SourceKind};
 use crate::recording;
 use crate::signals;
 use anyhow::{bail, Context, Result};
-use clap::ValueEnum;
-use moment_media::source::gopro::{GoPro, GoProConfig, Mode};
-use moment_media::source::{
-    FfmpegConfig, PicamConfig, Source, SourceEvent, StdinSource, Supervisor, SupervisorConfig,
-    TestConfig,
-};
+use moment_media::source::{SourceEvent, Supervisor};
 use moment_media::{CaptureEnd, SegmenterConfig};
 use moment_ring::{OpenOptions, Ring};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
-
-/// Where the camera's MPEG-TS comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SourceKind {
-    /// The Pi camera through rpicam-vid.
-    Picam,
-    /// A GoPro over Wi-Fi (UDP).
-    Gopro,
-    /// Any ffmpeg input (--input), remuxed without re-encoding.
-    Ffmpeg,
-    /// A live test pattern and tone made by ffmpeg.
-    Test,
-    /// MPEG-TS on standard input.
-    Stdin,
-}
-
-/// Which GoPro streaming protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum GoProProtocol {
-    /// gpStream: HTTP start on port 80, UDP keep-alives (HERO4 to HERO7).
-    Legacy,
-    /// Open GoPro: HTTP on port 8080 (HERO9 and later).
-    Open,
-}
 
 /// Options of `record`.
 #[derive(Debug, clap::Args)]
@@ -105,18 +77,14 @@ pub struct Args {
 
 /// Runs `record`.
 pub fn run(args: Args) -> Result<Outcome> {
-    let source = build_source(&args)?;
-    let supervisor_config = SupervisorConfig {
-        silence: args.silence,
-        ..SupervisorConfig::default()
-    };
-    supervisor_config
-        .validate()
+    let source_config = source_config(&args)?;
+    let supervisor_config = source_config
+        .supervisor()
         .map_err(|e| anyhow::anyhow!("--silence: {e}"))?;
-    let segmenter_config = SegmenterConfig {
-        target: args.segment,
-        ..SegmenterConfig::default()
-    };
+    let source = source_config
+        .build()
+        .map_err(|e| anyhow::anyhow!("source options: {e}"))?;
+    let segmenter_config = SegmenterConfig::with_target(args.segment);
     segmenter_config
         .validate()
         .map_err(|e| anyhow::anyhow!("--segment: {e}"))?;
@@ -192,63 +160,46 @@ fn log_event(_at: SystemTime, event: SourceEvent) {
     }
 }
 
-fn build_source(args: &Args) -> Result<Box<dyn Source>> {
-    let program = |default: &str| args.program.clone().unwrap_or_else(|| default.into());
-    let source: Box<dyn Source> = match args.source {
-        SourceKind::Picam => {
-            let defaults = PicamConfig::default();
-            let fps = args.fps.unwrap_or(defaults.fps);
-            let config = PicamConfig {
-                program: program("rpicam-vid"),
-                width: args.width.unwrap_or(defaults.width),
-                height: args.height.unwrap_or(defaults.height),
-                fps,
-                bitrate: args.bitrate.unwrap_or(defaults.bitrate),
-                intra: args.keyframe_interval.unwrap_or(fps),
-                audio_device: args.audio_device.clone(),
-            };
-            config.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
-            Box::new(config.source())
-        }
-        SourceKind::Test => {
-            let defaults = TestConfig::default();
-            let fps = args.fps.unwrap_or(defaults.fps);
-            let config = TestConfig {
-                program: program("ffmpeg"),
-                width: args.width.unwrap_or(defaults.width),
-                height: args.height.unwrap_or(defaults.height),
-                fps,
-                bitrate: args.bitrate.unwrap_or(defaults.bitrate),
-                gop: args.keyframe_interval.unwrap_or(fps),
-                audio: !args.no_audio,
-            };
-            config.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
-            Box::new(config.source())
-        }
-        SourceKind::Ffmpeg => {
-            let Some(input) = args.input.clone() else {
-                bail!("--source ffmpeg needs --input URL (an rtsp:// address or a file)");
-            };
-            let config = FfmpegConfig {
-                program: program("ffmpeg"),
-                input,
-                realtime: args.realtime,
-            };
-            config.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
-            Box::new(config.source())
-        }
-        SourceKind::Stdin => Box::new(StdinSource::default()),
-        SourceKind::Gopro => {
-            let mut config = match args.gopro_protocol {
-                GoProProtocol::Legacy => GoProConfig::legacy(),
-                GoProProtocol::Open if args.gopro_preview => GoProConfig::open_gopro(Mode::Preview),
-                GoProProtocol::Open => GoProConfig::open_gopro(Mode::Webcam),
-            };
-            if let Some(host) = args.gopro_host {
-                config.host = host;
-            }
-            Box::new(GoPro::new(config).context("--gopro-*")?)
-        }
+/// The `[source]` configuration the options describe; unset options keep the config defaults.
+fn source_config(args: &Args) -> Result<SourceConfig> {
+    let mut config = SourceConfig {
+        kind: args.source,
+        silence_s: args.silence.as_secs_f64(),
+        ..SourceConfig::default()
     };
-    Ok(source)
+    let p = &mut config.picam;
+    let t = &mut config.test;
+    if let Some(program) = &args.program {
+        p.program.clone_from(program);
+        t.program.clone_from(program);
+        config.ffmpeg.program.clone_from(program);
+    }
+    for (picam, test, value) in [
+        (&mut p.width, &mut t.width, args.width),
+        (&mut p.height, &mut t.height, args.height),
+        (&mut p.fps, &mut t.fps, args.fps),
+        (&mut p.bitrate, &mut t.bitrate, args.bitrate),
+    ] {
+        if let Some(value) = value {
+            *picam = value;
+            *test = value;
+        }
+    }
+    p.intra = args.keyframe_interval.unwrap_or(0);
+    t.gop = args.keyframe_interval.unwrap_or(0);
+    p.audio_device = args.audio_device.clone().unwrap_or_default();
+    t.audio = !args.no_audio;
+    if args.source == SourceKind::Ffmpeg {
+        let Some(input) = args.input.clone() else {
+            bail!("--source ffmpeg needs --input URL (an rtsp:// address or a file)");
+        };
+        config.ffmpeg.input = input;
+    }
+    config.ffmpeg.realtime = args.realtime;
+    config.gopro.protocol = args.gopro_protocol;
+    config.gopro.preview = args.gopro_preview;
+    if let Some(host) = args.gopro_host {
+        config.gopro.host = host.to_string();
+    }
+    Ok(config)
 }
