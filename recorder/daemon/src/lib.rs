@@ -1,8 +1,11 @@
 //! The recorder daemon and its command-line tools, as a library so the binary stays a thin
 //! dispatcher and integration tests can drive each part (uploader, memories, buttons) directly.
 
+pub mod atomic_file;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod control;
 pub mod recording;
 pub mod signals;
 pub mod buttons;
