@@ -3,7 +3,7 @@
 # test runner and Debian packages. Idempotent and quiet when everything is already there.
 set -euo pipefail
 
-readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg)
+readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
