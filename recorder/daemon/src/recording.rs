@@ -136,7 +136,7 @@ fn write_segments<D: Device>(
                 }
             }
             Err(RecvError::Timeout) => continue,
-            Err(RecvError::Disconnected) => return (totals, None), // FLUSH-PENDING
+            Err(RecvError::Disconnected) => return (totals, ring.flush().err()),
         }
     }
 }

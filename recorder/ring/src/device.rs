@@ -3,10 +3,17 @@
 //! fault injector. The contract is the strictest of the real media (O_DIRECT): offsets, lengths and
 //! buffer addresses are multiples of `BLOCK`, and every implementation enforces it so a test on a
 //! simulated device catches what would be EINVAL on the SD card.
+//!
+//! A flush can run in the background (`sync_in_background`) so the writer streams the next
+//! segment while the medium makes the previous one durable. Its contract is the weakest a real
+//! medium gives: it covers the writes that completed before it started, nothing later. The ring's
+//! I/O thread outlives each call into the ring, so it cannot borrow the device; `io_handle` gives
+//! it an owned handle to the same medium.
 
 mod aligned;
 mod fault;
 mod file;
+mod flusher;
 mod mem;
 
 pub use aligned::AlignedBuf;
@@ -15,9 +22,13 @@ pub use file::{DirectIo, FileDevice};
 pub use mem::{MemDevice, SplitMix64, SECTOR};
 
 use std::io;
+use std::sync::Arc;
 
 /// The I/O unit of the ring: the minimum alignment of every offset, length and buffer.
 pub const BLOCK: u64 = 4096;
+
+/// Called once when a background sync has finished, with its result; may run on any thread.
+pub type SyncDone = Box<dyn FnOnce(io::Result<()>) + Send + 'static>;
 
 /// A block device as the ring sees it. Methods take `&self` so readers and the writer can use the
 /// device at the same time (pread/pwrite semantics); implementations synchronise internally.
@@ -33,6 +44,28 @@ pub trait Device: Send + Sync {
     fn sync(&self) -> io::Result<()>;
     /// A name for error messages ("/dev/mmcblk0p5", "memory").
     fn name(&self) -> String;
+
+    /// Starts making durable every write that completed before this call and returns without
+    /// waiting; `done` runs once that is so (or failed). Writes issued after this call are not
+    /// covered. After a failure no later sync may report success for the same writes, so
+    /// implementations keep the first error. The default syncs here and now.
+    fn sync_in_background(&self, done: SyncDone) {
+        done(self.sync());
+    }
+
+    /// Waits until every background sync started so far has finished (its `done` has run) and
+    /// returns the first error any of them met.
+    fn wait_background_syncs(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// An owned handle to the same medium (same bytes, same durability, same fault plan), which
+    /// the ring's I/O thread may keep after the call that asked for it returns. `None` (the
+    /// default): the ring performs its device operations on the caller's thread instead, in the
+    /// same order, without overlapping them with the caller's work.
+    fn io_handle(&self) -> Option<Arc<dyn Device>> {
+        None
+    }
 }
 
 /// Checks the O_DIRECT contract; every implementation calls it first so misuse is caught in tests.
@@ -58,7 +91,7 @@ pub(crate) fn check_aligned(
     }
 }
 
-impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
+impl<D: Device + ?Sized> Device for Arc<D> {
     fn len(&self) -> u64 {
         (**self).len()
     }
@@ -73,6 +106,15 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     }
     fn name(&self) -> String {
         (**self).name()
+    }
+    fn sync_in_background(&self, done: SyncDone) {
+        (**self).sync_in_background(done)
+    }
+    fn wait_background_syncs(&self) -> io::Result<()> {
+        (**self).wait_background_syncs()
+    }
+    fn io_handle(&self) -> Option<Arc<dyn Device>> {
+        (**self).io_handle()
     }
 }
 
@@ -91,5 +133,14 @@ impl<D: Device + ?Sized> Device for &D {
     }
     fn name(&self) -> String {
         (**self).name()
+    }
+    fn sync_in_background(&self, done: SyncDone) {
+        (**self).sync_in_background(done)
+    }
+    fn wait_background_syncs(&self) -> io::Result<()> {
+        (**self).wait_background_syncs()
+    }
+    fn io_handle(&self) -> Option<Arc<dyn Device>> {
+        (**self).io_handle()
     }
 }

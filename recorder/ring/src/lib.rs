@@ -2,7 +2,8 @@
 //! partition that survives power loss: redundant superblocks, a CRC-checked index written only
 //! after the data it describes is durable, self-describing segment headers for roll-forward and
 //! rebuild, and pins so readers and the writer share the ring without blocking each other beyond a
-//! bound. Synchronous by design: no async runtime, no HTTP, no GPIO (see ARCHITECTURE.md).
+//! bound. No async runtime, no HTTP, no GPIO (see ARCHITECTURE.md): the API is blocking, and the
+//! ring owns one I/O thread that overlaps its device writes and flushes with the caller's work.
 //! The on-disk format is documented in docs/ring-format.md.
 
 mod codec;
@@ -10,6 +11,7 @@ pub mod device;
 mod error;
 mod format;
 mod layout;
+mod pipeline;
 mod reader;
 mod records;
 mod recovery;
@@ -19,7 +21,7 @@ mod state;
 mod writer;
 
 pub use device::{
-    AlignedBuf, Device, DirectIo, FaultDevice, FaultPlan, FileDevice, MemDevice, BLOCK,
+    AlignedBuf, Device, DirectIo, FaultDevice, FaultPlan, FileDevice, MemDevice, SyncDone, BLOCK,
 };
 pub use error::{Error, Result};
 pub use format::{detect_existing, format};

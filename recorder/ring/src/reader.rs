@@ -1,7 +1,9 @@
 //! Reading segments back while the writer keeps recording. A reader pins the range it reads so the
 //! writer will not overwrite it, but only for a bounded time: a reader that is too slow has its pin
 //! revoked and gets `ReaderTooSlow`, never torn data, because every read is checked against the
-//! index record and the payload CRC and the pin is re-checked after the bytes arrive.
+//! index record and the payload CRC and the pin is re-checked after the bytes arrive. Readers see
+//! only durable segments (`Ring::durable_seq`): a segment still in flight could vanish in a power
+//! cut after someone had exported or shown it.
 
 use crate::codec;
 use crate::device::{AlignedBuf, Device, BLOCK};
@@ -34,23 +36,29 @@ impl<D: Device> RingReader<D> {
         stats(&self.shared)
     }
 
-    /// The live segment `seq`, if it is in the ring.
+    /// The live segment `seq`, if it is in the ring and durable.
     pub fn segment(&self, seq: u64) -> Option<SegmentInfo> {
-        self.shared.lock().get(seq).cloned()
+        let durable = self.shared.durable();
+        self.shared.lock().visible(seq, durable).cloned()
     }
 
-    /// Every live segment, oldest first (at most the slot count).
+    /// Every live durable segment, oldest first (at most the slot count).
     pub fn segments(&self) -> Vec<SegmentInfo> {
-        self.shared.lock().entries.iter().cloned().collect()
+        let durable = self.shared.durable();
+        self.shared
+            .lock()
+            .visible_entries(durable)
+            .cloned()
+            .collect()
     }
 
     /// Live segments overlapping the UTC interval [from_us, to_us), in sequence order. Wall-clock
     /// time can jump (NTP sync), so this checks every segment rather than bisecting.
     pub fn segments_between(&self, from_us: i64, to_us: i64) -> Vec<SegmentInfo> {
+        let durable = self.shared.durable();
         let state = self.shared.lock();
         state
-            .entries
-            .iter()
+            .visible_entries(durable)
             .filter(|e| e.meta.utc_start_us < to_us && e.utc_end_us() > from_us)
             .cloned()
             .collect()
@@ -58,9 +66,10 @@ impl<D: Device> RingReader<D> {
 
     /// Pins segments `from..=to` so the writer keeps them (within its wait bound) while read.
     pub fn pin(&self, from: u64, to: u64) -> Result<Pin<D>> {
+        let durable = self.shared.durable();
         let mut state = self.shared.lock();
         let oldest = state.oldest_seq();
-        let newest = state.next_seq.saturating_sub(1);
+        let newest = durable.min(state.next_seq.saturating_sub(1));
         for seq in [from, to] {
             if seq < oldest || seq > newest || from > to {
                 return Err(Error::NoSuchSegment {

@@ -31,8 +31,9 @@ pub struct RecoveryReport {
     pub tail_lost: bool,
     /// Live segments found through the index.
     pub from_index: u64,
-    /// Segments found past the index (written, but the index write was lost): at most one after
-    /// a power cut.
+    /// Segments found past the index (written, but their index slots were lost). After a power
+    /// cut usually one or two: the newest durable segment, whose slot is written only with the
+    /// next flush, and one in flight whose bytes all happened to land; at most three.
     pub rolled_forward: u64,
     /// Segments the tail said were live but that could not be recovered (damaged index).
     pub lost: u64,
@@ -162,7 +163,7 @@ pub(crate) fn apply_repairs<D: Device>(
         encode_slot_block(
             geometry,
             state,
-            None,
+            u64::MAX,
             index,
             block.blocks_mut(BLOCK as usize),
         );

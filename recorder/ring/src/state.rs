@@ -1,13 +1,18 @@
 //! What the writer and every reader share: the device, the geometry and the in-memory index of
 //! live segments behind one mutex. The lock is held only to look up or change the index, never
 //! across device I/O, so a slow read cannot stall the writer and the writer cannot stall readers.
+//!
+//! The index holds every segment the writer has queued, durable or not: eviction and the next
+//! position depend on them. Readers see only the durable prefix (`Progress::durable`), so nothing
+//! a power cut could still take away is ever handed out.
 
 use crate::device::{Device, BLOCK};
 use crate::layout::Geometry;
+use crate::pipeline::Progress;
 use crate::records::SegmentInfo;
 use std::collections::VecDeque;
 use std::io;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// A reader's claim on a range of segments.
 #[derive(Debug)]
@@ -31,8 +36,6 @@ pub(crate) struct State {
     pub used: u64,
     pub pins: Vec<PinSlot>,
     pub next_pin_id: u64,
-    /// Set after a write-side I/O error: the ring refuses further writes until reopened.
-    pub failed: Option<String>,
     pub tail_generation: u64,
 }
 
@@ -45,7 +48,6 @@ impl State {
             used: 0,
             pins: Vec::new(),
             next_pin_id: 1,
-            failed: None,
             tail_generation,
         }
     }
@@ -59,6 +61,25 @@ impl State {
         let oldest = self.entries.front()?.seq;
         let index = usize::try_from(seq.checked_sub(oldest)?).ok()?;
         self.entries.get(index)
+    }
+
+    /// Segment `seq` if readers may see it (it is live and no newer than `durable`).
+    pub fn visible(&self, seq: u64, durable: u64) -> Option<&SegmentInfo> {
+        self.get(seq).filter(|e| e.seq <= durable)
+    }
+
+    /// The live segments readers may see, oldest first.
+    pub fn visible_entries(&self, durable: u64) -> impl Iterator<Item = &SegmentInfo> {
+        self.entries.iter().take_while(move |e| e.seq <= durable)
+    }
+
+    /// The live segments readers may not see yet (queued, not durable), newest first. At most
+    /// the few the writer is ahead of the medium.
+    pub fn hidden_entries(&self, durable: u64) -> impl Iterator<Item = &SegmentInfo> {
+        self.entries
+            .iter()
+            .rev()
+            .take_while(move |e| e.seq > durable)
     }
 
     /// Asserts the invariants that an append can break, in constant time: bounds, and that the
@@ -146,6 +167,8 @@ pub(crate) struct Shared<D> {
     pub dev: D,
     pub geometry: Geometry,
     pub state: Mutex<State>,
+    /// Durability and failure, also held by the I/O thread and flush callbacks.
+    pub progress: Arc<Progress>,
     /// Signalled whenever a pin is dropped, for the writer waiting to reclaim space.
     pub unpinned: Condvar,
     pub max_readers: usize,
@@ -156,6 +179,11 @@ impl<D: Device> Shared<D> {
         // The state is only mutated in short sections that restore the invariants before
         // unlocking; a panic elsewhere does not leave it inconsistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Highest durable sequence number: readers see nothing newer.
+    pub fn durable(&self) -> u64 {
+        self.progress.durable()
     }
 
     /// Reads `buf.len()` bytes at logical position `pos` of the data area, wrapping at its end.
@@ -169,26 +197,29 @@ impl<D: Device> Shared<D> {
         Ok(())
     }
 
-    /// Writes `buf` at logical position `pos` of the data area, wrapping at its end.
-    pub fn write_data(&self, pos: u64, buf: &[u8]) -> io::Result<()> {
-        let (first, second) = self.split(pos, buf.len() as u64);
-        let (a, b) = buf.split_at(first.1 as usize);
-        self.dev.write_at(first.0, a)?;
-        if let Some(offset) = second {
-            self.dev.write_at(offset, b)?;
-        }
-        Ok(())
-    }
-
-    /// Device offset and length of the part before the wrap, and the device offset of the rest.
     fn split(&self, pos: u64, len: u64) -> ((u64, u64), Option<u64>) {
-        let g = &self.geometry;
-        assert!(
-            pos < g.data_len && len <= g.data_len,
-            "data access outside the ring"
-        );
-        let before_wrap = (g.data_len - pos).min(len);
-        let second = (before_wrap < len).then_some(g.data_off);
-        ((g.data_off + pos, before_wrap), second)
+        split(&self.geometry, pos, len)
     }
+}
+
+/// Writes `buf` at logical position `pos` of the data area of `dev`, wrapping at its end.
+pub(crate) fn write_data(dev: &dyn Device, g: &Geometry, pos: u64, buf: &[u8]) -> io::Result<()> {
+    let (first, second) = split(g, pos, buf.len() as u64);
+    let (a, b) = buf.split_at(first.1 as usize);
+    dev.write_at(first.0, a)?;
+    if let Some(offset) = second {
+        dev.write_at(offset, b)?;
+    }
+    Ok(())
+}
+
+/// Device offset and length of the part before the wrap, and the device offset of the rest.
+fn split(g: &Geometry, pos: u64, len: u64) -> ((u64, u64), Option<u64>) {
+    assert!(
+        pos < g.data_len && len <= g.data_len,
+        "data access outside the ring"
+    );
+    let before_wrap = (g.data_len - pos).min(len);
+    let second = (before_wrap < len).then_some(g.data_off);
+    ((g.data_off + pos, before_wrap), second)
 }

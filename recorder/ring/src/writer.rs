@@ -1,9 +1,17 @@
-//! Appending a segment, the only way data enters the ring. The order of writes is the crash-safety
-//! argument (docs/ring-format.md, "Crash analysis"):
+//! Appending a segment, the only way data enters the ring. The order of device operations is the
+//! crash-safety argument (docs/ring-format.md, "Crash analysis"); the writer queues them and the
+//! I/O thread (pipeline.rs) performs them in exactly that order, stopping at the first error.
+//! For segment N:
 //!   1. if old segments must go: drop them from the index in memory (waiting a bounded time for
-//!      readers that pinned them), then write and sync the tail pointer past them;
-//!   2. write the header block and payload into the data area, sync;
-//!   3. write the index slot, sync; only then is the segment visible and acknowledged.
+//!      readers that pinned them), write the tail pointer past them and flush, before any byte
+//!      of their space is overwritten;
+//!   2. write N's header block, payload and padding (the CRC is computed first, so the header
+//!      goes out with the first chunk) through two bounce buffers: the writer fills one while
+//!      the I/O thread writes the other;
+//!   3. wait for the flush of N-1, then write N-1's index slot (never before its data is
+//!      durable);
+//!   4. start the flush of N's data and N-1's slot, and return. The flush runs while the caller
+//!      prepares N+1; when it finishes, N is durable (`durable_seq`) and readers see it.
 //!
 //! Any I/O error fails the ring closed: no retried fsync, the caller reopens (and recovers).
 
@@ -11,69 +19,115 @@ use crate::codec;
 use crate::device::{AlignedBuf, Device, BLOCK};
 use crate::error::{Error, Result};
 use crate::layout::{Geometry, SLOT_SIZE};
+use crate::pipeline::{Job, Pipeline};
 use crate::records::{
     extent_for, SegmentInfo, SegmentMeta, SegmentRecord, TailRecord, HEADER_MAGIC, SLOT_MAGIC,
     TAIL_MAGIC,
 };
-use crate::ring::Ring;
+use crate::ring::{Ring, WRITE_CHUNK};
 use crate::state::State;
 use std::time::Instant;
 
 impl<D: Device> Ring<D> {
-    /// Stores one segment and returns once it is durable (data, then index, synced). On an I/O
-    /// error the ring fails closed and every later append fails until it is reopened.
+    /// Queues one segment and returns its place in the ring once its bytes are handed to the I/O
+    /// thread and its flush is queued behind them. It is not durable yet: it becomes so (and
+    /// visible to readers) when `durable_seq()` reaches its `seq`, normally while the next one
+    /// is being appended; `flush()` waits for it. If the power fails first, it and the segments
+    /// after it may be lost, never the ones before `durable_seq()`.
+    ///
+    /// The I/O thread works on the device's `io_handle`; a device without one has the same
+    /// operations performed here, before this returns. After an I/O error the ring fails closed:
+    /// this append or a later one returns the error, every one after that `FailedClosed`, until
+    /// the ring is reopened.
     pub fn append(&mut self, meta: &SegmentMeta, payload: &[u8]) -> Result<SegmentInfo> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
-        if let Some(reason) = self.shared.lock().failed.clone() {
-            return Err(Error::FailedClosed(reason));
+        self.shared.progress.check()?;
+        let len = self.check_payload(payload)?;
+        if self.pipeline.is_none() {
+            let chunk = WRITE_CHUNK.min(self.shared.geometry.max_segment_bytes) as usize;
+            self.pipeline = Some(Pipeline::start(&self.shared, chunk)?);
         }
+        if let Some(oldest) = self.make_room(extent_for(len)) {
+            self.queue_tail(oldest)?;
+        }
+        let info = self.admit(meta, payload);
+        self.queue_segment(&info, payload)?;
+        if info.seq - 1 > self.slot_queued {
+            self.queue_slot(info.seq - 1)?;
+        }
+        self.submit(Job::StartFlush { seq: info.seq })?;
+        Ok(info)
+    }
+
+    /// Streams header block, payload and zero padding through the bounce buffers.
+    fn queue_segment(&mut self, info: &SegmentInfo, payload: &[u8]) -> Result<()> {
         let geometry = &self.shared.geometry;
+        let record = SegmentRecord {
+            ring_tag: geometry.ring_tag(),
+            info: info.clone(),
+        };
+        codec::encode(HEADER_MAGIC, &record, self.block.blocks_mut(BLOCK as usize));
+        let extent = info.extent();
+        assert!(
+            info.pos % BLOCK == 0 && info.pos < geometry.data_len,
+            "segment position"
+        );
+        assert!(extent <= geometry.max_segment_bytes, "segment extent");
+        let shared = &self.shared;
+        let pipeline = self.pipeline.as_mut().expect("started by append");
+        let mut done = 0u64;
+        while done < extent {
+            let mut buf = pipeline.buffer()?;
+            let n = (extent - done).min(buf.capacity() as u64) as usize;
+            fill_segment_bytes(buf.blocks_mut(n), done, &self.block, payload);
+            let pos = (info.pos + done) % geometry.data_len;
+            pipeline.submit(Job::Data { pos, buf, len: n }, &shared.dev, geometry)?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Hands a job to the I/O thread (or performs it, for a device without an I/O handle).
+    pub(crate) fn submit(&mut self, job: Job) -> Result<()> {
+        let shared = &self.shared;
+        let pipeline = self.pipeline.as_mut().expect("started by the first append");
+        pipeline.submit(job, &shared.dev, &shared.geometry)
+    }
+
+    /// The payload's length if the ring can take it.
+    fn check_payload(&self, payload: &[u8]) -> Result<u64> {
         let len = payload.len() as u64;
-        if len > geometry.max_payload_bytes() {
-            return Err(Error::SegmentTooLarge {
-                len,
-                max: geometry.max_payload_bytes(),
-            });
+        let max = self.shared.geometry.max_payload_bytes();
+        if len > max {
+            return Err(Error::SegmentTooLarge { len, max });
         }
         if len == 0 {
             return Err(Error::InvalidSegment("empty payload".into()));
         }
-        let extent = extent_for(len);
-        if let Some(oldest) = self.make_room(extent) {
-            let result = self.write_tail(oldest);
-            self.fail_closed_on_error(result)?;
-        }
-        let info = {
-            let state = self.shared.lock();
-            SegmentInfo {
-                seq: state.next_seq,
-                pos: state.head,
-                payload_len: len as u32,
-                payload_crc: crc32fast::hash(payload),
-                meta: meta.clone(),
-            }
-        };
-        let result = self.write_segment(&info, payload);
-        self.fail_closed_on_error(result)?;
-        let result = self.write_slot(&info);
-        self.fail_closed_on_error(result)?;
-        let mut state = self.shared.lock();
-        state.head = (info.pos + extent) % self.shared.geometry.data_len;
-        state.used += extent;
-        state.next_seq += 1;
-        state.entries.push_back(info.clone());
-        state.check_newest(&self.shared.geometry);
-        Ok(info)
+        Ok(len)
     }
 
-    fn fail_closed_on_error(&self, result: std::io::Result<()>) -> Result<()> {
-        result.map_err(|e| {
-            let error = Error::io(self.shared.dev.name(), "appending a segment", e);
-            self.shared.lock().failed = Some(error.to_string());
-            error
-        })
+    /// Places the segment at the head and enters it in the index (readers see it only once it
+    /// is durable); the CRC is computed first, outside the lock.
+    fn admit(&self, meta: &SegmentMeta, payload: &[u8]) -> SegmentInfo {
+        let payload_crc = crc32fast::hash(payload);
+        let geometry = &self.shared.geometry;
+        let mut state = self.shared.lock();
+        let info = SegmentInfo {
+            seq: state.next_seq,
+            pos: state.head,
+            payload_len: payload.len() as u32,
+            payload_crc,
+            meta: meta.clone(),
+        };
+        state.head = (info.pos + info.extent()) % geometry.data_len;
+        state.used += info.extent();
+        state.next_seq += 1;
+        state.entries.push_back(info.clone());
+        state.check_newest(geometry);
+        info
     }
 
     /// Drops the oldest segments from the in-memory index until `extent` bytes and one slot are
@@ -128,63 +182,61 @@ impl<D: Device> Ring<D> {
         state
     }
 
-    fn write_tail(&mut self, oldest_seq: u64) -> std::io::Result<()> {
-        let generation = self.shared.lock().tail_generation.wrapping_add(1);
-        write_tail_record(
-            &self.shared.dev,
-            &self.shared.geometry,
-            &mut self.block,
-            oldest_seq,
+    /// Queues the tail pointer past the dropped segments and a flush that must finish before
+    /// the I/O thread writes anything after it (the evicted space).
+    fn queue_tail(&mut self, oldest_seq: u64) -> Result<()> {
+        let (generation, newest) = {
+            let state = self.shared.lock();
+            (state.tail_generation.wrapping_add(1), state.next_seq - 1)
+        };
+        let geometry = &self.shared.geometry;
+        let tail = TailRecord {
+            ring_tag: geometry.ring_tag(),
             generation,
-        )?;
+            oldest_seq,
+        };
+        let mut buf = AlignedBuf::new(BLOCK as usize);
+        codec::encode(TAIL_MAGIC, &tail, buf.blocks_mut(BLOCK as usize));
+        let offset = geometry.tail_block(generation % 2);
+        assert!(
+            offset < geometry.index_off,
+            "tail block outside the tail area"
+        );
+        self.submit(Job::Block { offset, buf })?;
+        // The previous segment and its predecessor's slot are queued before this flush.
+        self.submit(Job::Flush { seq: newest })?;
         self.shared.lock().tail_generation = generation;
         Ok(())
     }
 
-    /// Streams header block, payload and zero padding through the aligned bounce buffer.
-    fn write_segment(&mut self, info: &SegmentInfo, payload: &[u8]) -> std::io::Result<()> {
+    /// Queues the index block holding slot `seq`, with no slot newer than `seq` in it: the I/O
+    /// thread writes it once every flush started before has finished.
+    pub(crate) fn queue_slot(&mut self, seq: u64) -> Result<()> {
         let geometry = &self.shared.geometry;
-        let record = SegmentRecord {
-            ring_tag: geometry.ring_tag(),
-            info: info.clone(),
-        };
-        codec::encode(HEADER_MAGIC, &record, self.block.blocks_mut(BLOCK as usize));
-        let extent = info.extent();
+        let block_index = (seq % geometry.slot_count) / (BLOCK / SLOT_SIZE);
         assert!(
-            info.pos % BLOCK == 0 && info.pos < geometry.data_len,
-            "segment position"
+            block_index < geometry.index_len() / BLOCK,
+            "index block outside the index"
         );
-        assert!(extent <= geometry.max_segment_bytes, "segment extent");
-        let mut done = 0u64;
-        while done < extent {
-            let n = (extent - done).min(self.bounce.capacity() as u64) as usize;
-            let chunk = self.bounce.blocks_mut(n);
-            fill_segment_bytes(chunk, done, &self.block, payload);
-            let pos = (info.pos + done) % geometry.data_len;
-            self.shared.write_data(pos, &self.bounce.blocks(n)[..n])?;
-            done += n as u64;
-        }
-        self.shared.dev.sync()
-    }
-
-    fn write_slot(&mut self, info: &SegmentInfo) -> std::io::Result<()> {
-        let geometry = &self.shared.geometry;
-        let block_index = (info.seq % geometry.slot_count) / (BLOCK / SLOT_SIZE);
+        let mut buf = AlignedBuf::new(BLOCK as usize);
         {
             let state = self.shared.lock();
+            assert!(
+                state.get(seq).is_some(),
+                "slot of a segment not in the index"
+            );
             encode_slot_block(
                 geometry,
                 &state,
-                Some(info),
+                seq,
                 block_index,
-                self.block.blocks_mut(BLOCK as usize),
+                buf.blocks_mut(BLOCK as usize),
             );
         }
-        self.shared.dev.write_at(
-            geometry.index_off + block_index * BLOCK,
-            self.block.blocks(BLOCK as usize),
-        )?;
-        self.shared.dev.sync()
+        let offset = geometry.index_off + block_index * BLOCK;
+        self.submit(Job::Slot { offset, buf })?;
+        self.slot_queued = seq;
+        Ok(())
     }
 }
 
@@ -212,13 +264,13 @@ fn fill_segment_bytes(dst: &mut [u8], offset: u64, header: &AlignedBuf, payload:
     }
 }
 
-/// Encodes index block `block_index`: the slot of every live segment in it (plus `extra`, the
-/// segment being added), zeros elsewhere. Live records are re-encoded byte for byte as first
+/// Encodes index block `block_index`: the slot of every live segment in it up to `upto` (newer
+/// ones are not yet durable), zeros elsewhere. Live records are re-encoded byte for byte as first
 /// written, so rewriting a block never changes a neighbour's sectors.
 pub(crate) fn encode_slot_block(
     geometry: &Geometry,
     state: &State,
-    extra: Option<&SegmentInfo>,
+    upto: u64,
     block_index: u64,
     out: &mut [u8],
 ) {
@@ -231,11 +283,7 @@ pub(crate) fn encode_slot_block(
         let slot = block_index * per_block + j;
         // The one live seq (if any) that maps to this slot: seqs are contiguous and fewer than n.
         let seq = oldest + (slot + n - oldest % n) % n;
-        let info = match extra {
-            Some(e) if e.seq == seq => Some(e),
-            _ => state.get(seq),
-        };
-        if let Some(info) = info {
+        if let Some(info) = state.get(seq).filter(|e| e.seq <= upto) {
             let record = SegmentRecord {
                 ring_tag: tag,
                 info: info.clone(),

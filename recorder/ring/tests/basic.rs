@@ -1,10 +1,15 @@
 //! Behaviour of the ring through its public API on the in-memory device: format, append, read,
-//! wrap-around, reopen, time lookup, pins against the writer, failing closed.
+//! wrap-around, reopen, time lookup, pins against the writer, failing closed, and when appended
+//! segments become durable and visible (durable_seq, flush, drop).
 
+mod gate;
+
+use gate::Gate;
 use moment_ring::{
-    format, Error, FaultDevice, FaultPlan, FormatOptions, MemDevice, OpenOptions, Ring,
+    format, Device, Error, FaultDevice, FaultPlan, FormatOptions, MemDevice, OpenOptions, Ring,
     SegmentMeta, BLOCK,
 };
+use std::io;
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
@@ -35,6 +40,17 @@ fn payload(i: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Waits (at most 5 s) for the I/O thread to get somewhere.
+fn wait_until(done: impl Fn() -> bool) {
+    for _ in 0..5000 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("the I/O thread never got there");
+}
+
 #[test]
 fn append_read_reopen() {
     let dev = small_ring(4 * MIB);
@@ -46,6 +62,8 @@ fn append_read_reopen() {
             .unwrap();
         assert_eq!(info.seq, i);
     }
+    ring.flush().unwrap();
+    assert_eq!(ring.durable_seq(), 5);
     let reader = ring.reader();
     let (info, data) = reader.read(3).unwrap();
     assert_eq!(&data[..], &payload(3, 3000)[..]);
@@ -75,6 +93,7 @@ fn wraps_around_and_keeps_newest() {
         ring.append(&meta(i), &payload(i, len as usize)).unwrap();
         total += len;
     }
+    ring.flush().unwrap();
     let stats = ring.stats();
     assert_eq!(stats.newest_seq, Some(i));
     assert!(stats.used_bytes <= capacity);
@@ -98,6 +117,7 @@ fn time_lookup() {
     for i in 1..=10 {
         ring.append(&meta(i), &payload(i, 100)).unwrap();
     }
+    ring.flush().unwrap();
     let base = 1_700_000_000_000_000i64;
     let found = ring
         .reader()
@@ -118,6 +138,7 @@ fn slow_reader_gets_an_error_not_torn_data() {
     )
     .unwrap();
     ring.append(&meta(1), &payload(1, 200 << 10)).unwrap();
+    ring.flush().unwrap();
     let reader = ring.reader();
     let pin = reader.pin(1, 1).unwrap();
     let mut i = 1;
@@ -138,6 +159,7 @@ fn writer_waits_for_a_reader_that_finishes_in_time() {
     let dev = small_ring(2 * MIB);
     let mut ring = Ring::open(dev, OpenOptions::default()).unwrap();
     ring.append(&meta(1), &payload(1, 200 << 10)).unwrap();
+    ring.flush().unwrap();
     let reader = ring.reader();
     let pin = reader.pin(1, 1).unwrap();
     let handle = std::thread::spawn(move || {
@@ -156,28 +178,196 @@ fn writer_waits_for_a_reader_that_finishes_in_time() {
     assert_eq!(handle.join().unwrap().unwrap(), payload(1, 200 << 10));
 }
 
+/// An I/O error at any operation of the I/O thread (write, flush, wait) surfaces as `Io` once,
+/// then `FailedClosed`; nothing reported durable is lost.
 #[test]
 fn fails_closed_after_io_error() {
-    let mem = small_ring(2 * MIB);
-    let plan = FaultPlan {
-        io_error_at: Some(20),
-        ..FaultPlan::default()
+    let counter = FaultDevice::new(small_ring(2 * MIB), FaultPlan::default());
+    let open_ops = {
+        drop(Ring::open(&counter, OpenOptions::default()).unwrap());
+        counter.ops()
     };
-    let mut ring = Ring::open(FaultDevice::new(mem.clone(), plan), OpenOptions::default()).unwrap();
-    let mut failed_at = None;
-    for i in 1..=20 {
-        match ring.append(&meta(i), &payload(i, 5000)) {
-            Ok(_) => assert!(failed_at.is_none(), "append succeeded after an I/O error"),
-            Err(Error::Io { .. }) => failed_at = Some(i),
-            Err(Error::FailedClosed(_)) => assert!(failed_at.is_some()),
-            Err(e) => panic!("unexpected {e}"),
+    for error_at in [0, 1, 2, 3, 4, 5, 6, 9, 14, 20].map(|n| open_ops + n) {
+        let mem = small_ring(2 * MIB);
+        let plan = FaultPlan {
+            io_error_at: Some(error_at),
+            sync_lag_ops: 2,
+            ..FaultPlan::default()
+        };
+        let dev = FaultDevice::new(mem.clone(), plan);
+        let mut ring = Ring::open(dev, OpenOptions::default()).unwrap();
+        let mut io_errors = 0;
+        for i in 1..=20 {
+            match ring.append(&meta(i), &payload(i, 5000)) {
+                Ok(_) => assert_eq!(io_errors, 0, "append succeeded after an I/O error"),
+                Err(Error::Io { .. }) => io_errors += 1,
+                Err(Error::FailedClosed(_)) => assert_eq!(io_errors, 1),
+                Err(e) => panic!("unexpected {e}"),
+            }
         }
+        let flushed = ring.flush();
+        match io_errors {
+            0 => assert!(matches!(flushed, Err(Error::Io { .. })), "op {error_at}"),
+            _ => assert!(
+                matches!(flushed, Err(Error::FailedClosed(_))),
+                "op {error_at}"
+            ),
+        }
+        assert!(matches!(ring.flush(), Err(Error::FailedClosed(_))));
+        assert!(ring.stats().failed.is_some());
+        let durable = ring.durable_seq();
+        drop(ring);
+        let ring = Ring::open(mem, OpenOptions::default()).unwrap();
+        assert!(ring.stats().newest_seq.unwrap_or(0) >= durable);
     }
-    let failed_at = failed_at.expect("the injected error surfaced");
-    assert!(ring.stats().failed.is_some());
+}
+
+/// `append` returns before the segment is durable; readers see it only once it is, and `flush`
+/// makes everything durable and indexed.
+#[test]
+fn durable_seq_and_flush() {
+    let gate = Gate::new(small_ring(2 * MIB));
+    let mut ring = Ring::open(gate.clone(), OpenOptions::default()).unwrap();
+    assert_eq!(ring.durable_seq(), 0);
+    for i in 1..=3 {
+        ring.append(&meta(i), &payload(i, 3000)).unwrap();
+    }
+    // Segment 3's flush is held back by the gate, so it cannot be durable yet.
+    assert!(ring.durable_seq() < 3);
+    let reader = ring.reader();
+    let visible = reader.stats().newest_seq.unwrap_or(0);
+    assert!(visible <= ring.durable_seq());
+    assert!(matches!(reader.read(3), Err(Error::NoSuchSegment { .. })));
+    assert!(reader.segment(3).is_none());
+    ring.flush().unwrap();
+    assert_eq!(ring.durable_seq(), 3);
+    assert_eq!(reader.stats().newest_seq, Some(3));
+    assert_eq!(&reader.read(3).unwrap().1[..], &payload(3, 3000)[..]);
+    // Flushed means indexed: the next open has nothing to roll forward.
+    drop((ring, reader));
+    let ring = Ring::open(gate.mem(), OpenOptions::default()).unwrap();
+    assert_eq!(ring.stats().newest_seq, Some(3));
+    assert_eq!(ring.recovery().rolled_forward, 0);
+}
+
+/// Background flushes finish on their own (here: when released), and `durable_seq` follows
+/// without any further call into the ring.
+#[test]
+fn durable_seq_advances_when_the_flush_finishes() {
+    let gate = Gate::new(small_ring(2 * MIB));
+    let mut ring = Ring::open(gate.clone(), OpenOptions::default()).unwrap();
+    ring.append(&meta(1), &payload(1, 3000)).unwrap();
+    wait_until(|| gate.held() == 1);
+    assert_eq!(ring.durable_seq(), 0);
+    gate.release();
+    assert_eq!(ring.durable_seq(), 1);
+    assert_eq!(ring.reader().stats().newest_seq, Some(1));
+}
+
+/// Dropping or closing the ring flushes: everything appended is durable and indexed.
+#[test]
+fn drop_and_close_flush() {
+    let dev = small_ring(2 * MIB);
+    let mut ring = Ring::open(dev.clone(), OpenOptions::default()).unwrap();
+    for i in 1..=4 {
+        ring.append(&meta(i), &payload(i, 7000)).unwrap();
+    }
     drop(ring);
-    let ring = Ring::open(mem, OpenOptions::default()).unwrap();
-    assert!(ring.stats().newest_seq.unwrap() >= failed_at - 1);
+    let ring = Ring::open(dev.clone(), OpenOptions::default()).unwrap();
+    assert_eq!(ring.stats().newest_seq, Some(4));
+    assert_eq!(ring.recovery().rolled_forward, 0);
+    drop(ring);
+    // Segment 5 is durable before close (its flush finished), but its slot is not written yet.
+    let gate = Gate::new(dev.clone());
+    let mut ring = Ring::open(gate.clone(), OpenOptions::default()).unwrap();
+    ring.append(&meta(5), &payload(5, 7000)).unwrap();
+    wait_until(|| gate.held() == 1);
+    gate.release();
+    assert_eq!(ring.durable_seq(), 5);
+    ring.close().unwrap();
+    // Whatever a power cut now leaves (unsynced sectors old or new), it is all there, indexed.
+    for seed in 0..8 {
+        let image = MemDevice::from_image(dev.crash_image(seed));
+        let ring = Ring::open(image, OpenOptions::default()).unwrap();
+        assert_eq!(ring.stats().newest_seq, Some(5));
+        assert_eq!(ring.recovery().rolled_forward, 0);
+    }
+}
+
+/// A background flush that fails closes the ring: the error once, then `FailedClosed`, and the
+/// segment it covered never becomes durable or visible.
+#[test]
+fn fails_closed_after_a_failed_flush() {
+    let gate = Gate::new(small_ring(2 * MIB));
+    let mut ring = Ring::open(gate.clone(), OpenOptions::default()).unwrap();
+    ring.append(&meta(1), &payload(1, 3000)).unwrap();
+    ring.flush().unwrap();
+    gate.fail_next_flush();
+    ring.append(&meta(2), &payload(2, 3000)).unwrap();
+    let first = ring.flush();
+    assert!(matches!(first, Err(Error::Io { .. })), "{first:?}");
+    assert!(matches!(
+        ring.append(&meta(3), &payload(3, 3000)),
+        Err(Error::FailedClosed(_))
+    ));
+    assert!(matches!(ring.flush(), Err(Error::FailedClosed(_))));
+    assert_eq!(ring.durable_seq(), 1);
+    assert_eq!(ring.reader().stats().newest_seq, Some(1));
+    assert!(ring.stats().failed.is_some());
+    // Nothing was written after the failed flush: no index slot for segment 2.
+    assert_eq!(gate.writes_after_failure(), 0);
+}
+
+/// A device that offers no I/O handle: the ring performs every operation inline, in the same
+/// order, so each append is durable when it returns.
+struct Plain(MemDevice);
+
+impl Device for Plain {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.0.read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        self.0.write_at(offset, buf)
+    }
+    fn sync(&self) -> io::Result<()> {
+        self.0.sync()
+    }
+    fn name(&self) -> String {
+        "plain".to_string()
+    }
+}
+
+#[test]
+fn appends_inline_without_an_io_handle() {
+    let dev = small_ring(2 * MIB);
+    let mut ring = Ring::open(Plain(dev.clone()), OpenOptions::default()).unwrap();
+    for i in 1..=3 {
+        ring.append(&meta(i), &payload(i, 9000)).unwrap();
+        assert_eq!(ring.durable_seq(), i);
+    }
+    ring.close().unwrap();
+    let ring = Ring::open(
+        MemDevice::from_image(dev.crash_image(1)),
+        OpenOptions::default(),
+    );
+    let ring = ring.unwrap();
+    assert_eq!(ring.stats().newest_seq, Some(3));
+    assert_eq!(ring.recovery().rolled_forward, 0);
+}
+
+/// A borrowed device works for writing too (the I/O thread gets the device's own handle).
+#[test]
+fn appends_through_a_borrowed_device() {
+    let dev = small_ring(2 * MIB);
+    let mut ring = Ring::open(&dev, OpenOptions::default()).unwrap();
+    for i in 1..=3 {
+        ring.append(&meta(i), &payload(i, 9000)).unwrap();
+    }
+    ring.flush().unwrap();
+    assert_eq!(&ring.reader().read(2).unwrap().1[..], &payload(2, 9000)[..]);
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! The deterministic crash simulation the ring's crash-safety claim rests on (DESIGN.md §3, §11;
 //! docs/ring-format.md "Crash analysis"). Each seed draws a ring and a workload (segments from
-//! 1 KiB to 16 MiB, many wrap-arounds), cuts the power at a drawn operation (mid-write or at a
-//! sync), powers up the torn image, reopens and checks the ring against an independent model.
-//! A failure names its seed and the command that replays it; `MOMENT_CRASH_SEEDS=N` runs longer.
+//! 1 KiB to 16 MiB, many wrap-arounds), cuts the power at a drawn operation (mid-write, at a
+//! sync, or while a background flush still runs and the next segment is being written), powers
+//! up the torn image, reopens and checks the ring against an independent model. A failure names
+//! its seed and the command that replays it (the device operations and the torn image replay
+//! exactly; when the writer thread noticed the cut may differ); `MOMENT_CRASH_SEEDS=N` runs
+//! longer.
 
 #[macro_use]
 mod common;

@@ -201,10 +201,11 @@ fn base_ring(seed: u64) -> (Vec<u8>, Geometry, u64) {
     let plan = FaultPlan {
         seed,
         power_cut_at: (rng.below(2) == 0).then(|| counter.ops() + rng.below(6 * appends + 10)),
+        sync_lag_ops: 4,
         ..FaultPlan::default()
     };
     let fault = FaultDevice::new(mem.clone(), plan);
-    let mut ring = Ring::open(&fault, OpenOptions::default()).expect("fresh ring opens");
+    let mut ring = Ring::open(fault, OpenOptions::default()).expect("fresh ring opens");
     let mut newest = 0;
     for i in 0..appends {
         let payload = vec![i as u8; 1 + rng.below(geometry.max_payload_bytes()) as usize];
@@ -352,6 +353,13 @@ fn opened(image: &[u8], read_only: bool) -> Result<(), String> {
         "append after open got seq {}, expected {expected}",
         info.seq
     );
+    ring.flush()
+        .map_err(|e| format!("flush after the append failed: {e}"))?;
+    ensure!(
+        ring.durable_seq() == expected,
+        "after flush() the durable seq is {}, expected {expected}",
+        ring.durable_seq()
+    );
     let listed = common::consistent(&ring)?;
     let corrupt = common::check_reads(&ring, &listed[listed.len() - 1..], |_, _| Ok(()))?;
     ensure!(corrupt == 0, "the segment just appended reads back corrupt");
@@ -487,6 +495,7 @@ fn tail_generation_wraps_past_u64_max() {
             break;
         }
     }
+    ring.flush().expect("flushes");
     let stats = ring.stats();
     assert!(stats.oldest_seq > 1, "the ring wrapped and moved its tail");
     drop(ring);

@@ -217,6 +217,7 @@ fn fill_full_ring(path: &Path) -> BenchResult<Geometry> {
         (geometry.data_len.div_ceil(extent)).max(geometry.slot_count) + geometry.slot_count / 32;
     let mut ring = Ring::open(dev, OpenOptions::default())?;
     append_segments(&mut ring, &mut random_bytes(FULL_RING_PAYLOAD, 2), 0, count)?;
+    ring.flush()?;
     let stats = ring.stats();
     drop(ring);
     drop_cache(path)?;
@@ -277,9 +278,10 @@ fn timed_open(
     Ok((ms, report))
 }
 
-/// Appends one segment whose index write is lost while its data and the tail pointer land: the
-/// worst power cut the write order allows (at most that segment is unindexed). The next
-/// writable open must roll it forward and repair the index.
+/// Appends one segment whose index write is lost while its data and the tail pointer land (its
+/// slot is written by the flush when the ring is dropped): the usual state after a power cut,
+/// the newest durable segment unindexed. The next writable open must roll it forward and repair
+/// the index.
 fn cut_power_after_one_append(path: &Path, g: &Geometry, payload: &mut [u8]) -> BenchResult<()> {
     let file = FileDevice::open(path, true, DirectIo::Off)?;
     let lost_index = Some(g.index_off..g.data_off);

@@ -1,12 +1,16 @@
 //! The real medium: a raw partition (`/dev/mmcblk0p5`), a loop device or a plain file. Block devices
 //! are opened with O_DIRECT so the ring's large sequential writes bypass the page cache (no double
-//! buffering in 512 MB of RAM, honest durability); files may use it too (benchmarks).
+//! buffering in 512 MB of RAM, honest durability); files may use it too (benchmarks). Background
+//! syncs run on a flush thread (flusher.rs), started on first use, so read-only users never have
+//! one.
 
-use super::{check_aligned, Device};
+use super::flusher::Flusher;
+use super::{check_aligned, Device, SyncDone};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Whether to bypass the page cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +31,8 @@ pub struct FileDevice {
     len: u64,
     direct: bool,
     block_device: bool,
+    /// Background syncs; `None` until the first one.
+    flusher: Mutex<Option<Flusher>>,
 }
 
 impl FileDevice {
@@ -59,7 +65,13 @@ impl FileDevice {
             len,
             direct: use_direct,
             block_device,
+            flusher: Mutex::new(None),
         })
+    }
+
+    fn flusher(&self) -> MutexGuard<'_, Option<Flusher>> {
+        // Only ever replaced whole; a panic elsewhere cannot leave it half-built.
+        self.flusher.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// True when the page cache is bypassed.
@@ -90,6 +102,38 @@ impl Device for FileDevice {
 
     fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
+    }
+
+    fn sync_in_background(&self, done: SyncDone) {
+        let mut flusher = self.flusher();
+        if flusher.is_none() {
+            match self.file.try_clone().and_then(Flusher::spawn) {
+                Ok(spawned) => *flusher = Some(spawned),
+                // No descriptor or thread to spare: sync here, as devices without a flusher do.
+                Err(_) => return done(self.file.sync_data()),
+            }
+        }
+        flusher.as_ref().expect("just spawned").start(done);
+    }
+
+    /// A duplicate descriptor of the same open file (same flags, same device), with its own
+    /// flush thread.
+    fn io_handle(&self) -> Option<Arc<dyn Device>> {
+        let file = self.file.try_clone().ok()?;
+        Some(Arc::new(FileDevice {
+            file,
+            path: self.path.clone(),
+            len: self.len,
+            direct: self.direct,
+            block_device: self.block_device,
+            flusher: Mutex::new(None),
+        }))
+    }
+
+    fn wait_background_syncs(&self) -> io::Result<()> {
+        // Waiting with the lock held keeps a concurrent first start from racing the spawn; the
+        // flush thread never takes this lock, so it cannot deadlock.
+        self.flusher().as_ref().map_or(Ok(()), Flusher::wait)
     }
 
     fn name(&self) -> String {

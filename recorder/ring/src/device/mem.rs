@@ -93,6 +93,25 @@ impl MemDevice {
         images.unsynced.push((offset, offset + buf.len() as u64));
     }
 
+    /// How many writes are not yet durable: a background sync started now covers these.
+    pub(crate) fn unsynced_writes(&self) -> usize {
+        self.lock().unsynced.len()
+    }
+
+    /// Makes the first `count` unsynced writes durable (a background sync that covered them
+    /// finished); later writes stay unsynced. If a later write overwrote the same sectors, its
+    /// bytes become durable with them, which a real medium may also do.
+    pub(crate) fn sync_first(&self, count: usize) {
+        let mut guard = self.lock();
+        let images = &mut *guard;
+        let count = count.min(images.unsynced.len());
+        for &(start, end) in &images.unsynced[..count] {
+            let (a, b) = (start as usize, end as usize);
+            images.durable[a..b].copy_from_slice(&images.written[a..b]);
+        }
+        images.unsynced.drain(..count);
+    }
+
     /// Overwrites bytes in both images, as a stray writer or bit rot would (tests only).
     pub fn corrupt(&self, offset: u64, bytes: &[u8]) {
         let mut images = self.lock();
@@ -137,6 +156,10 @@ impl Device for MemDevice {
 
     fn name(&self) -> String {
         "memory".to_string()
+    }
+
+    fn io_handle(&self) -> Option<Arc<dyn Device>> {
+        Some(Arc::new(self.clone()))
     }
 }
 

@@ -1,20 +1,18 @@
-//! The power-cut contract, checked after every reopen: every acknowledged segment the eviction
-//! rule kept comes back byte-identical, the one in flight comes back whole or not at all (and must
-//! come back if its data was synced), eviction is neither too eager nor too lazy, and recovery
-//! never needs its heavier tools (scan, loss) for a plain power cut.
+//! The power-cut contract, checked after every reopen: every segment reported durable (or whose
+//! data a finished sync covered) and kept by the eviction rule comes back byte-identical; the
+//! segments appended after it come back as a prefix, whole or not at all; eviction is neither too
+//! eager nor too lazy; and recovery never needs its heavier tools (scan, loss) for a plain power
+//! cut.
 
 use super::content;
 use super::model::{Model, Planned};
 use crate::common;
 use moment_ring::{Device, Error, Ring, SegmentInfo};
 
-/// The append a power cut interrupted.
-#[derive(Debug)]
-pub struct Pending {
-    pub planned: Planned,
-    /// Its data had been synced before the cut (only the index write was missing).
-    pub data_durable: bool,
-}
+/// The most segments a power cut leaves for roll-forward: the newest durable one (its slot is
+/// written with the next flush), and two in flight (the one being flushed and the one being
+/// written) if all their sectors happened to land.
+const MAX_ROLLED_FORWARD: u64 = 3;
 
 /// Checks an acknowledged append against the model's plan, before the model commits it.
 pub fn acknowledged<D: Device>(
@@ -37,11 +35,14 @@ pub fn acknowledged<D: Device>(
     Ok(())
 }
 
-/// Checks a ring reopened after a crash and brings the model to the state it recovered.
+/// Checks a ring reopened after a crash and brings the model (the durable state before the cut)
+/// to the state it recovered. `pending` were appended after the model's newest; `must` is the
+/// newest segment that had to survive (0: none beyond the model).
 pub fn recovered<D: Device>(
     ring: &Ring<D>,
     model: &mut Model,
-    pending: Option<&Pending>,
+    pending: &[Planned],
+    must: u64,
     seed: u64,
 ) -> Result<(), String> {
     let report = ring.recovery();
@@ -50,62 +51,31 @@ pub fn recovered<D: Device>(
             && !report.tail_lost
             && report.lost == 0
             && !report.rebuilt_by_scan
-            && report.rolled_forward <= 1,
-        "a power cut needed more than a roll-forward of one segment: {report:?}"
+            && report.rolled_forward <= MAX_ROLLED_FORWARD,
+        "a power cut needed more than a roll-forward of {MAX_ROLLED_FORWARD} segments: {report:?}"
     );
     let stats = ring.stats();
-    let in_flight = pending.map(|p| p.planned.seg.seq);
-    if stats.newest_seq.is_some() && stats.newest_seq == in_flight {
-        let p = pending.expect("in flight");
-        ensure!(
-            stats.oldest_seq == p.planned.oldest_after,
-            "in-flight {} recovered but the ring keeps {}.., the eviction rule keeps {}..",
-            p.planned.seg.seq,
-            stats.oldest_seq,
-            p.planned.oldest_after
-        );
-        model.commit(&p.planned);
-    } else {
-        ensure!(
-            report.rolled_forward == 0,
-            "rolled forward, yet the newest is not the in-flight segment: {report:?}"
-        );
-        newest_is_acknowledged(ring, model, pending)?;
-        model.drop_before(stats.oldest_seq);
+    let newest = stats.newest_seq.unwrap_or(0);
+    let floor = must.max(model.newest().unwrap_or(0));
+    let top = pending.last().map_or(floor, |p| p.seg.seq);
+    ensure!(
+        floor <= newest && newest <= top,
+        "recovered up to {newest}; segments up to {floor} were durable, {top} the newest sent"
+    );
+    let lost: Vec<&Planned> = pending.iter().filter(|p| p.seg.seq > newest).collect();
+    for p in pending.iter().filter(|p| p.seg.seq <= newest) {
+        model.commit(p);
     }
+    // The tail pointer may have moved for a lost segment before the cut (it is written first).
+    let mut allowed: Vec<u64> = lost.iter().map(|p| p.oldest_after).collect();
+    allowed.push(model.oldest());
+    ensure!(
+        allowed.contains(&stats.oldest_seq),
+        "recovered oldest {}; the eviction rule keeps one of {allowed:?}",
+        stats.oldest_seq
+    );
+    model.drop_before(stats.oldest_seq);
     contents(ring, model, seed)
-}
-
-/// The in-flight segment did not come back: the ring must end at the last acknowledged one, and
-/// the oldest is where the eviction rule left it before or after the cut's tail write.
-fn newest_is_acknowledged<D: Device>(
-    ring: &Ring<D>,
-    model: &Model,
-    pending: Option<&Pending>,
-) -> Result<(), String> {
-    let stats = ring.stats();
-    ensure!(
-        stats.newest_seq == model.newest(),
-        "recovered newest {:?}; acknowledged {:?}, in flight {:?}",
-        stats.newest_seq,
-        model.newest(),
-        pending.map(|p| p.planned.seg.seq)
-    );
-    if let Some(p) = pending {
-        ensure!(
-            !p.data_durable,
-            "segment {} was lost although its data was synced before the cut",
-            p.planned.seg.seq
-        );
-    }
-    let after = pending.map_or(model.oldest(), |p| p.planned.oldest_after);
-    ensure!(
-        stats.oldest_seq == model.oldest() || stats.oldest_seq == after,
-        "recovered oldest {}; the eviction rule keeps {}.. (or {after}.. once the tail moved)",
-        stats.oldest_seq,
-        model.oldest()
-    );
-    Ok(())
 }
 
 /// Every live segment reads back exactly as written, and nothing outside the range reads at all.

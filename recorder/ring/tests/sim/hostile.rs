@@ -12,6 +12,7 @@ use crate::common;
 use moment_ring::device::SplitMix64;
 use moment_ring::{Error, FaultPlan, Geometry, MemDevice, OpenOptions, Ring, SegmentInfo};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Every version ever sent for each seq (a crash can leave an older one valid on the medium).
 type History = HashMap<u64, Vec<Seg>>;
@@ -66,7 +67,7 @@ impl Hostile<'_> {
             read_bitflip_ppm: ppm,
             ..FaultPlan::default()
         });
-        let ring = match Ring::open(&probe, OpenOptions::default()) {
+        let ring = match Ring::open(Arc::clone(&probe), OpenOptions::default()) {
             Ok(ring) => ring,
             Err(Error::Io { .. }) => {
                 return Err("open failed with an I/O error nobody injected".into())
@@ -100,7 +101,8 @@ impl Hostile<'_> {
     ) -> Result<MemDevice, String> {
         let (seed, geometry) = (self.seed, self.geometry);
         let probe = Probe::new(mem.clone(), geometry);
-        let mut ring = Ring::open(&probe, OpenOptions::default()).map_err(|e| e.to_string())?;
+        let mut ring =
+            Ring::open(Arc::clone(&probe), OpenOptions::default()).map_err(|e| e.to_string())?;
         let mut model = Model::new(geometry);
         // Two to four times round the data area, in quarters.
         let quarters = 8 + 4 * rng.below(3);
@@ -110,6 +112,7 @@ impl Hostile<'_> {
             seed: rng.next_u64(),
             power_cut_at: (rng.below(4) != 0).then(|| rng.below(total)),
             misdirect_at: Some(rng.below(total)),
+            sync_lag_ops: 4,
             ..FaultPlan::default()
         };
         if self.verbose {
@@ -122,13 +125,13 @@ impl Hostile<'_> {
             lens: &lens,
             verbose: self.verbose,
         };
-        run::append_until_cut(&mut ring, &probe, &mut model, &run, |planned| {
+        let out = run::append_until_cut(&mut ring, &probe, &mut model, &run, |planned| {
             history
                 .entry(planned.seg.seq)
                 .or_default()
                 .push(planned.seg.clone());
         })?;
-        tally.appends += model.newest().unwrap_or(0);
+        tally.appends += out.sent.len() as u64;
         tally.crash(probe.failed_op());
         drop(ring);
         Ok(run::power_up(&mem, rng))

@@ -67,6 +67,15 @@ impl Model {
         self.used
     }
 
+    /// Bytes of the live segments up to `seq` (what readers see when `seq` is durable).
+    pub fn used_upto(&self, seq: u64) -> u64 {
+        self.live
+            .iter()
+            .take_while(|s| s.seq <= seq)
+            .map(Seg::extent)
+            .sum()
+    }
+
     pub fn live(&self) -> impl Iterator<Item = &Seg> {
         self.live.iter()
     }

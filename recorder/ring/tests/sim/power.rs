@@ -1,26 +1,34 @@
 //! One seed of the power-cut simulation: format, then for each cycle reopen (sometimes cutting the
 //! power again while recovery writes its repairs), check the recovered ring against the model, run
 //! a workload and cut the power at a drawn operation. Only the faults of a real power cut apply
-//! here, so the checks are exact.
+//! here, so the checks are exact. Background flushes lag behind a few operations (drawn from the
+//! seed), so cuts land while a flush runs and the next segment is already being written.
 
-use super::check::{self, Pending};
-use super::model::Model;
+use super::check;
+use super::model::{Model, Planned};
 use super::probe::Probe;
 use super::run::{self, Run, Tally};
 use super::workload::{self, Setup};
 use moment_ring::device::SplitMix64;
 use moment_ring::{FaultPlan, Geometry, MemDevice, OpenOptions, Ring};
+use std::sync::Arc;
 
 /// Operations drawn from when cutting the power during open: its reads plus the repair writes.
 const OPEN_OPS: u64 = 12;
+/// A background flush finishes 0..=this many operations after it started (or when waited for).
+const SYNC_LAG_OPS: u64 = 4;
 
 struct Sim {
     seed: u64,
     rng: SplitMix64,
     setup: Setup,
     geometry: Geometry,
+    /// What must survive: the durable state before the last cut.
     model: Model,
-    pending: Option<Pending>,
+    /// Segments appended after it, which the cut may have taken.
+    pending: Vec<Planned>,
+    /// The newest segment whose data a finished sync covered (0: none beyond the model).
+    must: u64,
     tally: Tally,
     verbose: bool,
 }
@@ -38,7 +46,8 @@ pub fn run_seed(seed: u64, verbose: bool) -> Result<Tally, String> {
         rng,
         model: Model::new(&geometry),
         geometry,
-        pending: None,
+        pending: Vec::new(),
+        must: 0,
         tally: Tally {
             big_rings: u64::from(setup.big),
             ..Tally::default()
@@ -71,7 +80,7 @@ impl Sim {
             power_cut_at: Some(cut),
             ..FaultPlan::default()
         });
-        if let Err(e) = Ring::open(&probe, OpenOptions::default()) {
+        if let Err(e) = Ring::open(Arc::clone(&probe), OpenOptions::default()) {
             ensure!(probe.powered_off(), "open failed without a power cut: {e}");
         }
         if !probe.powered_off() {
@@ -95,16 +104,19 @@ impl Sim {
         if self.verbose {
             eprintln!("  recovered {:?}\n  {:?}", ring.stats(), ring.recovery());
         }
-        self.tally.rolled_forward += ring.recovery().rolled_forward;
-        let pending = self.pending.take();
-        check::recovered(&ring, &mut self.model, pending.as_ref(), self.seed)
+        let rolled = ring.recovery().rolled_forward;
+        self.tally.rolled_forward += rolled;
+        self.tally.most_rolled_forward = self.tally.most_rolled_forward.max(rolled);
+        let pending = std::mem::take(&mut self.pending);
+        let must = std::mem::take(&mut self.must);
+        check::recovered(&ring, &mut self.model, &pending, must, self.seed)
     }
 
     /// Reopens (which must find nothing left to repair), appends until the drawn power cut and
     /// returns the image found at power-up.
     fn workload(&mut self, mem: MemDevice, cycle: u32) -> Result<MemDevice, String> {
         let probe = Probe::new(mem.clone(), &self.geometry);
-        let mut ring = Ring::open(&probe, OpenOptions::default())
+        let mut ring = Ring::open(Arc::clone(&probe), OpenOptions::default())
             .map_err(|e| format!("second open after recovery failed: {e}"))?;
         let report = ring.recovery();
         ensure!(
@@ -131,6 +143,7 @@ impl Sim {
         probe.arm(FaultPlan {
             seed: self.rng.next_u64(),
             power_cut_at: Some(cut),
+            sync_lag_ops: SYNC_LAG_OPS,
             ..FaultPlan::default()
         });
         let run = Run {
@@ -140,10 +153,28 @@ impl Sim {
             verbose: self.verbose,
         };
         let before = self.model.newest().unwrap_or(0);
-        self.pending = run::append_until_cut(&mut ring, &probe, &mut self.model, &run, |_| {})?;
-        self.tally.appends += self.model.newest().unwrap_or(0) - before;
-        self.tally.crash(probe.failed_op());
+        let out = run::append_until_cut(&mut ring, &probe, &mut self.model, &run, |_| {})?;
+        // Dropping the ring flushes what the cut left running, if the power is still on.
         drop(ring);
+        let must = out.must_survive(probe.data_durable()).unwrap_or(0);
+        ensure!(
+            out.durable <= must.max(before),
+            "the ring reported {} durable, but finished syncs covered only up to {must}",
+            out.durable
+        );
+        if self.verbose {
+            eprintln!(
+                "  cut at {:?}; reported durable {}, data synced up to {must}, flush in flight: {}",
+                probe.failed_op(),
+                out.durable,
+                probe.flush_cut()
+            );
+        }
+        self.tally.appends += out.sent.len() as u64;
+        self.tally.flush_cuts += u64::from(probe.flush_cut());
+        self.tally.crash(probe.failed_op());
+        self.pending = out.pending;
+        self.must = must;
         Ok(run::power_up(&mem, &mut self.rng))
     }
 }

@@ -1,11 +1,15 @@
 //! A device wrapper that lets the simulation arm the fault plan at any moment (after the ring is
 //! open, so crash points are counted from the first append) and learn from the outside what the
-//! power cut interrupted: whether the in-flight segment's data had been synced, and which kind of
-//! operation the cut hit. The engine is not asked; the model must not trust it.
+//! power cut interrupted: how many bytes of segment data a finished sync had covered (so which
+//! segments must survive), whether a background flush was still running when the power failed,
+//! and which kind of operation the cut hit. The engine is not asked; the model must not trust it.
+//! Its `io_handle` is a clone sharing everything, so the ring's I/O thread and the simulation see
+//! one device; the writes and syncs all come from that one thread, in the order the writer queued
+//! them, so the operation numbers replay by seed.
 
-use moment_ring::{Device, FaultDevice, FaultPlan, Geometry, MemDevice};
+use moment_ring::{Device, FaultDevice, FaultPlan, Geometry, MemDevice, SyncDone};
 use std::io;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Where a write was aimed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,37 +26,47 @@ pub enum Op {
     Read,
     Write(Area),
     Sync,
+    /// Starting a background flush.
+    StartSync,
+    /// Waiting for background flushes to finish.
+    WaitSync,
 }
 
 #[derive(Default)]
 struct Seen {
-    data_written: bool,
-    data_synced: bool,
+    /// Bytes written into the data area since arming.
+    data_written: u64,
+    /// Of those, the bytes a finished sync had covered when it started.
+    data_durable: u64,
+    /// Background flushes that failed: those running when the power failed, and one whose start
+    /// the cut hit (not counted, see `sync_in_background`).
+    flushes_failed: u64,
     failed: Option<Op>,
 }
 
-/// `MemDevice` until armed, then the same memory behind a `FaultDevice`.
+/// `MemDevice` until armed, then the same memory behind a `FaultDevice`. Clones share all of it.
+#[derive(Clone)]
 pub struct Probe {
     mem: MemDevice,
-    fault: OnceLock<FaultDevice>,
+    fault: Arc<OnceLock<FaultDevice>>,
     tail_off: u64,
     index_off: u64,
     data_off: u64,
     data_end: u64,
-    seen: Mutex<Seen>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 impl Probe {
-    pub fn new(mem: MemDevice, geometry: &Geometry) -> Probe {
-        Probe {
+    pub fn new(mem: MemDevice, geometry: &Geometry) -> Arc<Probe> {
+        Arc::new(Probe {
             mem,
-            fault: OnceLock::new(),
+            fault: Arc::default(),
             tail_off: geometry.tail_off,
             index_off: geometry.index_off,
             data_off: geometry.data_off,
             data_end: geometry.data_off + geometry.data_len,
-            seen: Mutex::new(Seen::default()),
-        }
+            seen: Arc::default(),
+        })
     }
 
     /// From now on every operation goes through a fault device with `plan`; its operation
@@ -71,16 +85,15 @@ impl Probe {
         self.fault.get().is_some_and(FaultDevice::powered_off)
     }
 
-    /// Call before each append: the durability flags then describe that append alone.
-    pub fn begin_append(&self) {
-        let mut seen = self.lock();
-        seen.data_written = false;
-        seen.data_synced = false;
+    /// Bytes of segment data written since arming that a finished sync made durable.
+    pub fn data_durable(&self) -> u64 {
+        self.lock().data_durable
     }
 
-    /// The current append's segment data reached a completed sync (so it must survive).
-    pub fn data_durable(&self) -> bool {
-        self.lock().data_synced
+    /// The power failed while a background flush was running (its writes were not durable and
+    /// later writes had gone out).
+    pub fn flush_cut(&self) -> bool {
+        self.lock().flushes_failed > 0
     }
 
     /// The first operation that failed (the one the power cut hit).
@@ -103,7 +116,7 @@ impl Probe {
     }
 
     fn device(&self) -> &dyn Device {
-        match self.fault.get() {
+        match self.fault.as_ref().get() {
             Some(fault) => fault,
             None => &self.mem,
         }
@@ -111,12 +124,26 @@ impl Probe {
 
     fn note(&self, op: Op, result: &io::Result<()>) {
         let mut seen = self.lock();
-        match (op, result) {
-            (_, Err(_)) => seen.failed = seen.failed.or(Some(op)),
-            (Op::Write(Area::Data), Ok(())) => seen.data_written = true,
-            (Op::Sync, Ok(())) if seen.data_written => seen.data_synced = true,
-            _ => {}
+        if result.is_err() {
+            seen.failed = seen.failed.or(Some(op));
         }
+    }
+
+    /// The callback a sync started now reports through: on success, everything written so far
+    /// is durable.
+    fn watch(&self, done: SyncDone) -> SyncDone {
+        let seen = Arc::clone(&self.seen);
+        let covered = self.lock().data_written;
+        Box::new(move |result| {
+            {
+                let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                match &result {
+                    Ok(()) => seen.data_durable = seen.data_durable.max(covered),
+                    Err(_) => seen.flushes_failed += 1,
+                }
+            }
+            done(result)
+        })
     }
 }
 
@@ -132,18 +159,48 @@ impl Device for Probe {
     }
 
     fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        let area = self.area(offset);
         let result = self.device().write_at(offset, buf);
-        self.note(Op::Write(self.area(offset)), &result);
+        self.note(Op::Write(area), &result);
+        if result.is_ok() && area == Area::Data {
+            self.lock().data_written += buf.len() as u64;
+        }
         result
     }
 
     fn sync(&self) -> io::Result<()> {
+        let covered = self.lock().data_written;
         let result = self.device().sync();
         self.note(Op::Sync, &result);
+        if result.is_ok() {
+            let mut seen = self.lock();
+            seen.data_durable = seen.data_durable.max(covered);
+        }
+        result
+    }
+
+    fn sync_in_background(&self, done: SyncDone) {
+        let was_on = !self.powered_off();
+        self.device().sync_in_background(self.watch(done));
+        if was_on && self.powered_off() {
+            // The cut hit this very start: that flush never ran, so it was not in flight.
+            let cut: io::Result<()> = Err(io::ErrorKind::BrokenPipe.into());
+            self.note(Op::StartSync, &cut);
+            self.lock().flushes_failed -= 1;
+        }
+    }
+
+    fn wait_background_syncs(&self) -> io::Result<()> {
+        let result = self.device().wait_background_syncs();
+        self.note(Op::WaitSync, &result);
         result
     }
 
     fn name(&self) -> String {
         "crash-sim".to_string()
+    }
+
+    fn io_handle(&self) -> Option<Arc<dyn Device>> {
+        Some(Arc::new(self.clone()))
     }
 }

@@ -1,13 +1,18 @@
 //! The moving parts both fault modes share: formatting a seed's ring, running appends against the
 //! model until the power fails, and turning what the device held into the image found at power-up.
+//!
+//! Appends are pipelined: `append` returns before the segment is durable. The model therefore
+//! keeps two states: `base`, what must survive (segments the ring reported durable), and the
+//! segments appended since (`Outcome::pending`), which a power cut may take, newest first.
 
-use super::check::{self, Pending};
+use super::check;
 use super::content;
 use super::model::{Model, Planned};
 use super::probe::{Op, Probe};
 use super::workload::Setup;
 use moment_ring::device::SplitMix64;
 use moment_ring::{format, FormatOptions, Geometry, MemDevice, Ring};
+use std::sync::Arc;
 
 /// What a seed exercised, summed over all seeds for the final report.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +26,10 @@ pub struct Tally {
     pub appends: u64,
     pub rolled_forward: u64,
     pub big_rings: u64,
+    /// Cuts while a background flush was running and later writes had gone out.
+    pub flush_cuts: u64,
+    /// The most segments one recovery rolled forward.
+    pub most_rolled_forward: u64,
 }
 
 impl Tally {
@@ -34,6 +43,8 @@ impl Tally {
         self.appends += other.appends;
         self.rolled_forward += other.rolled_forward;
         self.big_rings += other.big_rings;
+        self.flush_cuts += other.flush_cuts;
+        self.most_rolled_forward = self.most_rolled_forward.max(other.most_rolled_forward);
     }
 
     /// Counts one power cut by the operation it hit (none: the run ended first).
@@ -41,7 +52,7 @@ impl Tally {
         self.crashes += 1;
         match cut {
             Some(Op::Write(_)) => self.torn_writes += 1,
-            Some(Op::Sync) => self.cut_syncs += 1,
+            Some(Op::Sync | Op::StartSync | Op::WaitSync) => self.cut_syncs += 1,
             Some(Op::Read) => self.cut_reads += 1,
             None => self.after_last_sync += 1,
         }
@@ -78,32 +89,92 @@ pub struct Run<'a> {
     pub verbose: bool,
 }
 
+/// One append in this many is followed by `flush()`.
+const FLUSH_EVERY: u64 = 16;
+/// The salt's attempt number for the flush draw, so it never collides with a payload's.
+const FLUSH_ATTEMPT: u32 = u32::MAX;
+
+/// What a run left for the checks after the power cut.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Segments appended but not reported durable, in order; the last may be the append that
+    /// failed (partly written, or not at all).
+    pub pending: Vec<Planned>,
+    /// Every segment of the run, durable or not, in order (to map durable bytes to segments).
+    pub sent: Vec<Planned>,
+    /// The highest `durable_seq` the ring reported.
+    pub durable: u64,
+}
+
+impl Outcome {
+    /// The newest segment of the run whose data a finished sync covered (`durable_bytes` of data
+    /// written since the run began): recovery must return it. Segments go out in order, so the
+    /// bytes of the first k segments are the first bytes written.
+    pub fn must_survive(&self, durable_bytes: u64) -> Option<u64> {
+        let mut total = 0;
+        let mut newest = None;
+        for planned in &self.sent {
+            total += planned.seg.extent();
+            if total > durable_bytes {
+                break;
+            }
+            newest = Some(planned.seg.seq);
+        }
+        newest
+    }
+}
+
 /// Appends `run.lens` in order, checking each acknowledgement against the model, until an append
-/// fails. Returns the interrupted append, if any; `written` sees every version before it is sent.
+/// (or a flush, drawn now and then) fails. `base` follows the ring's `durable_seq`; `written`
+/// sees every version before it is sent.
+///
+/// The device operations, and so the crash image, replay exactly by seed: the I/O thread issues
+/// them in queue order and the fault plan counts them. When the writer notices a cut (which
+/// append fails) and what `durable_seq` says in between depend on thread timing; the checks hold
+/// for every such observation.
 pub fn append_until_cut(
-    ring: &mut Ring<&Probe>,
+    ring: &mut Ring<Arc<Probe>>,
     probe: &Probe,
-    model: &mut Model,
+    base: &mut Model,
     run: &Run<'_>,
     mut written: impl FnMut(&Planned),
-) -> Result<Option<Pending>, String> {
+) -> Result<Outcome, String> {
+    let mut ahead = base.clone();
+    let mut out = Outcome {
+        durable: ring.durable_seq(),
+        ..Outcome::default()
+    };
     let mut payload = Vec::new();
     for &len in run.lens {
-        let planned = model.plan(len, run.attempt);
+        let planned = ahead.plan(len, run.attempt);
         let seq = planned.seg.seq;
         let salt = content::salt(run.seed, seq, run.attempt);
         content::fill(&mut payload, len as usize, salt);
         written(&planned);
-        probe.begin_append();
-        match ring.append(&content::meta(salt, seq), &payload) {
+        out.sent.push(planned.clone());
+        out.pending.push(planned.clone());
+        let result = ring.append(&content::meta(salt, seq), &payload);
+        let result = match result {
             Ok(info) => {
                 check::acknowledged(ring, &info, &planned)?;
-                model.commit(&planned);
+                ahead.commit(&planned);
+                // Now and then the recorder waits for everything (a deterministic observation).
+                let flush = content::salt(run.seed, seq, FLUSH_ATTEMPT) % FLUSH_EVERY == 0;
+                if flush {
+                    ring.flush().map(|()| true)
+                } else {
+                    Ok(false)
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(flushed) => {
+                settle(ring, base, &ahead, &mut out)?;
                 ensure!(
-                    ring.stats().used_bytes == model.used(),
-                    "after appending {seq} the ring uses {} bytes, the model {}",
-                    ring.stats().used_bytes,
-                    model.used()
+                    !flushed || out.durable == seq,
+                    "after flush() durable_seq is {}, not the newest {seq}",
+                    out.durable
                 );
             }
             Err(e) => {
@@ -111,20 +182,55 @@ pub fn append_until_cut(
                     probe.powered_off(),
                     "append of {seq} failed without a power cut: {e}"
                 );
-                let data_durable = probe.data_durable();
                 if run.verbose {
                     eprintln!(
-                        "  power cut in append {seq} at {:?} (op {}), data synced: {data_durable}",
+                        "  append {seq} failed: {e}; cut at {:?} (op {}), reported durable {}",
                         probe.failed_op(),
-                        probe.ops() - 1
+                        probe.ops().saturating_sub(1),
+                        out.durable
                     );
                 }
-                return Ok(Some(Pending {
-                    planned,
-                    data_durable,
-                }));
+                return Ok(out);
             }
         }
     }
-    Ok(None)
+    Ok(out)
+}
+
+/// Reads what the ring reports after an append: readers see exactly the segments up to a
+/// durable one, and segments reported durable move from pending to `base`.
+fn settle(
+    ring: &Ring<Arc<Probe>>,
+    base: &mut Model,
+    ahead: &Model,
+    out: &mut Outcome,
+) -> Result<(), String> {
+    let stats = ring.stats();
+    let listed = ring.reader().segments();
+    // Read last: it only grows, so what readers saw above must be within it.
+    let durable = ring.durable_seq();
+    let newest = ahead.newest().unwrap_or(0);
+    ensure!(
+        out.durable <= durable && durable <= newest,
+        "durable_seq went from {} to {durable} with {newest} appended",
+        out.durable
+    );
+    let visible = stats.newest_seq.unwrap_or(0);
+    let listed_newest = listed.last().map_or(0, |s| s.seq);
+    ensure!(
+        listed_newest <= durable,
+        "readers list segment {listed_newest}, but only {durable} is durable"
+    );
+    ensure!(
+        visible <= durable && stats.used_bytes == ahead.used_upto(visible),
+        "readers see up to {visible} using {} bytes; durable {durable}, the model has {} bytes \
+         up to {visible}",
+        stats.used_bytes,
+        ahead.used_upto(visible)
+    );
+    out.durable = durable;
+    while out.pending.first().is_some_and(|p| p.seg.seq <= durable) {
+        base.commit(&out.pending.remove(0));
+    }
+    Ok(())
 }

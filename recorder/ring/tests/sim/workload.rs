@@ -12,7 +12,7 @@ const MIB: u64 = 1 << 20;
 /// about fifty small seeds, so they are kept rare).
 const BIG_EVERY: u64 = 200;
 /// The writer's largest single write; used only to estimate how many operations a run issues.
-const WRITE_CHUNK: u64 = 4 * MIB;
+const WRITE_CHUNK: u64 = 2 * MIB;
 /// Upper bound on appends in one run, whatever the sizes drawn.
 const MAX_APPENDS: usize = 20_000;
 
@@ -91,8 +91,9 @@ pub fn draw_run(rng: &mut SplitMix64, geometry: &Geometry, quarters: u64) -> Vec
     lens
 }
 
-/// About how many device operations the run issues once the ring is open: tail write and sync
-/// when evicting, the data writes (one more where a chunk wraps), data sync, slot write and sync.
+/// About how many device operations the run issues once the ring is open: tail write, wait and
+/// flush when evicting, the data writes (one more where a chunk wraps), the wait for the previous
+/// flush, the previous segment's slot write and the start of this segment's flush.
 /// Only used to spread crash points over the run; the checks never rely on it.
 pub fn estimate_ops(model: &Model, geometry: &Geometry, lens: &[u64]) -> u64 {
     let mut model = model.clone();
@@ -102,7 +103,7 @@ pub fn estimate_ops(model: &Model, geometry: &Geometry, lens: &[u64]) -> u64 {
         let planned = model.plan(len, 0);
         let extent = planned.seg.extent();
         let wraps = planned.seg.pos + extent > geometry.data_len;
-        ops += 2 * u64::from(planned.evicts) + extent.div_ceil(chunk) + u64::from(wraps) + 3;
+        ops += 3 * u64::from(planned.evicts) + extent.div_ceil(chunk) + u64::from(wraps) + 3;
         model.commit(&planned);
     }
     ops
