@@ -1,25 +1,16 @@
 #!/usr/bin/env bash
-# The README's "run it" command: builds the recorder, formats a file-backed ring under demo/ (once)
-# and records the live test pattern (ffmpeg testsrc2 + tone) into it until Ctrl-C, then shows what
-# the ring holds. DEMO_DURATION (e.g. 30s) stops it by itself. The web UI joins it when it lands.
+# The README's "run it" command: installs what is missing, builds the recorder and runs
+# `moment-recorder demo` (file-backed ring, test camera, simulated buttons) under demo/ until
+# Ctrl-C. DEMO_DURATION (e.g. 30s) stops it by itself, for a quick look or a check in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-readonly RING="demo/ring.img"
-readonly RING_SIZE="${DEMO_RING_SIZE:-1G}"
 
 ci/install-deps.sh
 cargo build --release --locked -p moment-recorder
 bin="target/release/moment-recorder"
 
-mkdir -p demo
-if ! "$bin" ring inspect "$RING" >/dev/null 2>&1; then
-  rm -f "$RING"
-  "$bin" ring format "$RING" --size "$RING_SIZE"
-fi
-record=("$bin" record --device "$RING" --source test)
 if [[ -n "${DEMO_DURATION:-}" ]]; then
-  record+=(--duration "$DEMO_DURATION")
+  timeout --signal=INT "${DEMO_DURATION}" "$bin" demo --dir demo || [[ $? -eq 124 ]]
+else
+  "$bin" demo --dir demo
 fi
-"${record[@]}"
-"$bin" ring inspect "$RING"

@@ -40,6 +40,9 @@ pub enum Request {
     Press { button: ButtonName, hold_ms: u64 },
     /// The daemon's status as JSON.
     Status,
+    /// A time from a person (the phone), taken only while the clock is not synchronised.
+    #[serde(rename = "set-time")]
+    SetTime { utc_us: i64 },
 }
 
 /// The answer: `ok` and either a result or an error message.
@@ -201,7 +204,9 @@ mod tests {
     fn raw(path: &Path, bytes: &[u8]) -> Response {
         use std::io::{Read, Write};
         let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let _ = stream.write_all(bytes);
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();

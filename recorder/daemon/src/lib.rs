@@ -2,12 +2,13 @@
 //! dispatcher and integration tests can drive each part (uploader, memories, buttons) directly.
 
 pub mod atomic_file;
+pub mod buttons;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
-pub mod recording;
-pub mod signals;
-pub mod buttons;
 pub mod memories;
+pub mod recording;
+pub mod service;
+pub mod signals;
 pub mod upload;

@@ -28,6 +28,14 @@ enum Command {
     /// Format, inspect, check and read the segment ring.
     #[command(subcommand)]
     Ring(cli::ring::RingCommand),
+    /// Run the recorder service (records, buttons, saves, uploads).
+    Run(cli::daemon::RunArgs),
+    /// Run the whole recorder on this machine: ring file, test camera, simulated buttons.
+    Demo(cli::demo::DemoArgs),
+    /// Press a button of a running recorder, as the physical button would.
+    Press(cli::daemon::PressArgs),
+    /// Print a running recorder's status as JSON.
+    Status(cli::daemon::StatusArgs),
     /// Record from a camera source into the ring until stopped (SIGINT/SIGTERM).
     Record(cli::record::Args),
     /// Save a time range of the ring as an MP4 file.
@@ -37,6 +45,10 @@ enum Command {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Ring(command) => cli::ring::run(command),
+        Command::Run(args) => cli::daemon::run(args),
+        Command::Demo(args) => cli::demo::run(args),
+        Command::Press(args) => cli::daemon::press(args),
+        Command::Status(args) => cli::daemon::status(args),
         Command::Record(args) => cli::record::run(args),
         Command::Export(args) => cli::export::run(args),
     };

@@ -5,8 +5,8 @@
 
 use moment_media::source::{SourceEvent, Supervisor};
 use moment_media::{
-    run_capture, segment_queue, system_clock, CaptureEnd, CaptureTotals, RecvError, Segmenter,
-    SegmenterConfig,
+    run_capture, segment_queue, system_clock, CaptureEnd, CaptureProgress, CaptureTotals,
+    RecvError, Segmenter, SegmenterConfig,
 };
 use moment_ring::{Device, Ring};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,7 +42,8 @@ pub struct Finished {
 /// A running recording.
 pub struct Recording {
     stop: Arc<AtomicBool>,
-    capture: JoinHandle<(CaptureEnd, CaptureTotals)>,
+    progress: Arc<CaptureProgress>,
+    capture: JoinHandle<CaptureEnd>,
     writer: JoinHandle<(WriterTotals, Option<moment_ring::Error>)>,
 }
 
@@ -58,6 +59,8 @@ pub fn start<D: Device + 'static>(
     let (sender, receiver) = segment_queue(QUEUE_SEGMENTS, QUEUE_BYTES);
     let stop = Arc::new(AtomicBool::new(false));
     let capture_stop = stop.clone();
+    let progress = Arc::new(CaptureProgress::default());
+    let capture_progress = progress.clone();
     let capture = thread::Builder::new()
         .name("capture".into())
         .spawn(move || {
@@ -68,6 +71,7 @@ pub fn start<D: Device + 'static>(
                 &capture_stop,
                 &system_clock,
                 &mut on_event,
+                &capture_progress,
             )
         })?;
     let writer_stop = stop.clone();
@@ -83,6 +87,7 @@ pub fn start<D: Device + 'static>(
         })?;
     Ok(Recording {
         stop,
+        progress,
         capture,
         writer,
     })
@@ -95,6 +100,16 @@ impl Recording {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// What capture has done so far (bytes, segments, when bytes last arrived).
+    pub fn progress(&self) -> CaptureTotals {
+        self.progress.snapshot()
+    }
+
+    /// The live counters, for a status reader that outlives a borrow of the recording.
+    pub fn progress_handle(&self) -> Arc<CaptureProgress> {
+        self.progress.clone()
+    }
+
     /// True once the capture thread has ended (stop requested, source finished, ring failed).
     pub fn is_finished(&self) -> bool {
         self.capture.is_finished()
@@ -102,10 +117,8 @@ impl Recording {
 
     /// Waits for both threads.
     pub fn join(self) -> Finished {
-        let (capture_end, capture) = self
-            .capture
-            .join()
-            .unwrap_or((CaptureEnd::WriterGone, CaptureTotals::default()));
+        let capture_end = self.capture.join().unwrap_or(CaptureEnd::WriterGone);
+        let capture = self.progress.snapshot();
         let (writer, ring_error) = self.writer.join().unwrap_or_default();
         Finished {
             capture_end,

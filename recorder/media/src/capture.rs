@@ -7,7 +7,7 @@ use crate::queue::{SegmentSender, Sent};
 use crate::segment::{Clock, Segment};
 use crate::segmenter::Segmenter;
 use crate::source::{Polled, SourceEvent, Supervisor, READ_CHUNK};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// The longest the loop goes without looking at the stop flag.
@@ -20,6 +20,34 @@ pub struct CaptureTotals {
     pub segments_sent: u64,
     pub segments_dropped: u64,
     pub gaps: u64,
+    /// CLOCK_MONOTONIC (microseconds) when bytes last arrived; 0 before the first.
+    pub last_data_mono_us: u64,
+}
+
+/// The capture loop's counters, readable from other threads while it runs (status, watchdog).
+#[derive(Debug, Default)]
+pub struct CaptureProgress {
+    bytes: AtomicU64,
+    segments_sent: AtomicU64,
+    segments_dropped: AtomicU64,
+    gaps: AtomicU64,
+    last_data_mono_us: AtomicU64,
+}
+
+impl CaptureProgress {
+    pub fn snapshot(&self) -> CaptureTotals {
+        CaptureTotals {
+            bytes: self.bytes.load(Ordering::Relaxed),
+            segments_sent: self.segments_sent.load(Ordering::Relaxed),
+            segments_dropped: self.segments_dropped.load(Ordering::Relaxed),
+            gaps: self.gaps.load(Ordering::Relaxed),
+            last_data_mono_us: self.last_data_mono_us.load(Ordering::Relaxed),
+        }
+    }
+
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// Why the loop returned.
@@ -34,7 +62,8 @@ pub enum CaptureEnd {
 }
 
 /// Runs until `stop` is set, the source finishes or the writer goes away; then closes the last
-/// segment and hands it over. `clock` reads the clocks; `on_event` hears about restarts.
+/// segment and hands it over. `clock` reads the clocks; `on_event` hears about restarts;
+/// `progress` counts as it goes.
 pub fn run_capture(
     supervisor: &mut Supervisor,
     segmenter: &mut Segmenter,
@@ -42,9 +71,9 @@ pub fn run_capture(
     stop: &AtomicBool,
     clock: &dyn Fn() -> Clock,
     on_event: &mut dyn FnMut(SystemTime, SourceEvent),
-) -> (CaptureEnd, CaptureTotals) {
+    progress: &CaptureProgress,
+) -> CaptureEnd {
     let mut buf = vec![0u8; READ_CHUNK];
-    let mut totals = CaptureTotals::default();
     let end = loop {
         if stop.load(Ordering::Relaxed) {
             break CaptureEnd::Stopped;
@@ -56,30 +85,34 @@ pub fn run_capture(
         }
         let segments = match polled {
             Polled::Data(n) => {
-                totals.bytes += n as u64;
-                segmenter.push(&buf[..n], clock())
+                let now = clock();
+                CaptureProgress::add(&progress.bytes, n as u64);
+                progress
+                    .last_data_mono_us
+                    .store(now.mono_us, Ordering::Relaxed);
+                segmenter.push(&buf[..n], now)
             }
             Polled::Idle => continue,
             Polled::Gap => {
-                totals.gaps += 1;
+                CaptureProgress::add(&progress.gaps, 1);
                 segmenter.mark_discontinuity(clock())
             }
             Polled::Finished => break CaptureEnd::SourceFinished,
         };
-        if !hand_over(segments, sender, &mut totals) {
+        if !hand_over(segments, sender, progress) {
             break CaptureEnd::WriterGone;
         }
     };
-    hand_over(segmenter.finish(clock()), sender, &mut totals);
-    (end, totals)
+    hand_over(segmenter.finish(clock()), sender, progress);
+    end
 }
 
 /// Queues the segments; false once the writer is gone.
-fn hand_over(segments: Vec<Segment>, sender: &SegmentSender, totals: &mut CaptureTotals) -> bool {
+fn hand_over(segments: Vec<Segment>, sender: &SegmentSender, progress: &CaptureProgress) -> bool {
     for segment in segments {
         match sender.send(segment) {
-            Sent::Queued => totals.segments_sent += 1,
-            Sent::Dropped => totals.segments_dropped += 1,
+            Sent::Queued => CaptureProgress::add(&progress.segments_sent, 1),
+            Sent::Dropped => CaptureProgress::add(&progress.segments_dropped, 1),
             Sent::Disconnected => return false,
         }
     }
@@ -102,7 +135,8 @@ pub fn system_clock() -> Clock {
 /// 2020-01-01T00:00:00Z: a clock before this is a board that booted without a time source.
 const PLAUSIBLE_UTC_US: i64 = 1_577_836_800_000_000;
 
-fn monotonic_us() -> u64 {
+/// CLOCK_MONOTONIC in microseconds, the clock `Clock::mono_us` and `CaptureTotals` use.
+pub fn monotonic_us() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

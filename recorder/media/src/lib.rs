@@ -1,11 +1,13 @@
-//! Media handling for the recorder. Today: MPEG-TS parsing and keyframe segmentation, from bytes
-//! arriving on a camera's pipe to self-contained segments for the ring (see `Segmenter`), and the
-//! bounded hand-off between the capture and ring-writer threads (see `segment_queue`). Capture
-//! sources and MP4 export come later.
+//! Media handling for the recorder: capture sources and their supervision (`source`), MPEG-TS
+//! parsing and keyframe segmentation from bytes arriving on a camera's pipe to self-contained
+//! segments for the ring (`Segmenter`), the bounded hand-off between the capture and ring-writer
+//! threads (`segment_queue`, `run_capture`), and the export of a time range of the ring to MP4
+//! (`export`).
 //!
 //! The layers, bottom up: `framer` (bytes to 188-byte packets, resync), `ts` (packet header,
 //! continuity counters), `psi` (PAT/PMT), `pes` (timestamps), `h264` (IDR detection), `segment`
-//! and `segmenter` (where to cut and what to record), `queue` (the hand-off).
+//! and `segmenter` (where to cut and what to record), `queue` (the hand-off), `capture` (the
+//! capture loop), `export` (ring to MP4).
 
 mod capture;
 mod config;
@@ -21,7 +23,9 @@ mod segmenter;
 pub mod source;
 pub mod ts;
 
-pub use capture::{run_capture, system_clock, CaptureEnd, CaptureTotals};
+pub use capture::{
+    monotonic_us, run_capture, system_clock, CaptureEnd, CaptureProgress, CaptureTotals,
+};
 pub use config::{
     ConfigError, SegmenterConfig, MAX_HARD_MAX, MAX_SEGMENT_BYTES, MAX_TARGET, MIN_SEGMENT_BYTES,
     MIN_TARGET,

@@ -11,7 +11,8 @@ use moment_media::source::{
     READ_CHUNK,
 };
 use moment_media::{
-    run_capture, segment_queue, system_clock, CaptureEnd, RecvError, Segmenter, SegmenterConfig,
+    run_capture, segment_queue, system_clock, CaptureEnd, CaptureProgress, RecvError, Segmenter,
+    SegmenterConfig,
 };
 use moment_ring::flags;
 use std::path::PathBuf;
@@ -83,6 +84,7 @@ fn test_pattern_is_segmented_with_video_and_audio() {
     })
     .unwrap();
     let stop = AtomicBool::new(false);
+    let progress = CaptureProgress::default();
     let started = Instant::now();
     let mut events = Vec::new();
     let mut segments = Vec::new();
@@ -95,6 +97,7 @@ fn test_pattern_is_segmented_with_video_and_audio() {
                 &stop,
                 &system_clock,
                 &mut |_, e| events.push(e),
+                &progress,
             )
         });
         // Two whole segments need a bit over 4 s of live video; give a slow machine 30 s.
@@ -106,9 +109,12 @@ fn test_pattern_is_segmented_with_video_and_audio() {
             }
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let (end, totals) = capture.join().unwrap();
+        let end = capture.join().unwrap();
         assert_eq!(end, CaptureEnd::Stopped);
+        let totals = progress.snapshot();
         assert!(totals.bytes > 0);
+        assert!(totals.last_data_mono_us > 0);
+        assert!(totals.segments_sent >= 2);
     });
     assert_eq!(events.first(), Some(&SourceEvent::Started { attempt: 1 }));
     assert!(
@@ -296,13 +302,14 @@ fn capture_stops_when_the_writer_is_gone() {
     let mut segmenter = Segmenter::new(SegmenterConfig::default()).unwrap();
     let stop = AtomicBool::new(false);
     let started = Instant::now();
-    let (end, _) = run_capture(
+    let end = run_capture(
         &mut supervisor,
         &mut segmenter,
         &sender,
         &stop,
         &system_clock,
         &mut |_, _| {},
+        &CaptureProgress::default(),
     );
     assert_eq!(end, CaptureEnd::WriterGone);
     assert!(started.elapsed() < Duration::from_secs(20));

@@ -1,7 +1,9 @@
 //! The command-line tools built into the recorder binary. Each subcommand group lives in its own
 //! module; the pieces they share (opening devices, units, printing) sit beside them.
 
-mod device;
+pub mod daemon;
+pub mod demo;
+pub(crate) mod device;
 pub mod export;
 pub mod record;
 pub mod ring;

@@ -88,41 +88,9 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// RFC 3339 UTC time of `us` microseconds since the Unix epoch: whole seconds when there is no
-/// fraction ("2024-03-01T12:00:00Z"), otherwise microseconds ("…T12:00:00.250000Z").
-pub fn rfc3339_utc(us: i64) -> String {
-    let secs = us.div_euclid(1_000_000);
-    let micros = us.rem_euclid(1_000_000);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let of_day = secs.rem_euclid(86_400);
-    let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
-    let fraction = if micros == 0 {
-        String::new()
-    } else {
-        format!(".{micros:06}")
-    };
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{fraction}Z")
-}
-
-/// Proleptic Gregorian (year, month, day) of a day count from 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`: eras of 400 years, years starting in March so leap days come last).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
-}
+/// RFC 3339 UTC time of `us` microseconds since the Unix epoch (the export's formatter, so the
+/// CLI and memory reports print times the same way).
+pub use moment_media::export::time::format_utc as rfc3339_utc;
 
 #[cfg(test)]
 mod tests {
@@ -193,29 +161,5 @@ mod tests {
         );
         assert_eq!(rfc3339_utc(-1), "1969-12-31T23:59:59.999999Z");
         assert_eq!(rfc3339_utc(4_102_444_800_000_000), "2100-01-01T00:00:00Z");
-    }
-
-    #[test]
-    fn every_day_follows_the_previous_one() {
-        // 1900..2200 walked day by day against the Gregorian month lengths and leap rule.
-        let month_len = |y: i64, m: u32| match m {
-            2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
-            2 => 28,
-            4 | 6 | 9 | 11 => 30,
-            _ => 31,
-        };
-        let mut date = civil_from_days(-25_567);
-        assert_eq!(date, (1900, 1, 1));
-        for days in -25_566..83_000 {
-            let (y, m, d) = date;
-            let expected = match (d == month_len(y, m), m == 12) {
-                (false, _) => (y, m, d + 1),
-                (true, false) => (y, m + 1, 1),
-                (true, true) => (y + 1, 1, 1),
-            };
-            date = civil_from_days(days);
-            assert_eq!(date, expected, "day {days}");
-        }
-        assert_eq!(date, (2197, 3, 30));
     }
 }

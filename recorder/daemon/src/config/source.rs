@@ -157,6 +157,26 @@ impl Default for TestSection {
 }
 
 impl SourceConfig {
+    /// Checks every section, not only the selected kind's, so switching `kind` later cannot
+    /// reveal an old mistake. An empty ffmpeg input is fine unless ffmpeg is selected.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.supervisor()?;
+        for kind in [
+            SourceKind::Picam,
+            SourceKind::Gopro,
+            SourceKind::Ffmpeg,
+            SourceKind::Test,
+        ] {
+            if kind == SourceKind::Ffmpeg && self.kind != kind && self.ffmpeg.input.is_empty() {
+                continue;
+            }
+            let mut one = self.clone();
+            one.kind = kind;
+            one.build()?;
+        }
+        self.build().map(drop)
+    }
+
     pub fn supervisor(&self) -> Result<SupervisorConfig, ConfigError> {
         let config = SupervisorConfig {
             silence: seconds("source.silence_s", self.silence_s)?,

@@ -1,0 +1,106 @@
+//! `moment-recorder run` (the service), and `press` / `status`, which talk to a running one over
+//! its control socket, so a person or a test can use the recorder without hardware.
+
+use super::units::parse_duration;
+use super::{emit, Outcome};
+use crate::config::Config;
+use crate::control::{self, ButtonName, Request};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The configuration file (docs/config.md).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/moment-recorder/config.toml"
+    )]
+    pub config: PathBuf,
+}
+
+/// Options of `press`.
+#[derive(Debug, clap::Args)]
+pub struct PressArgs {
+    /// save, upload, or both (held 10 s: network reset).
+    #[arg(value_enum)]
+    button: ButtonName,
+    /// How long to hold it (save: each full hold step adds to the clip).
+    #[arg(long, value_parser = parse_duration)]
+    hold: Option<Duration>,
+    /// The daemon's control socket (the `[control] socket` of its config).
+    #[arg(long, value_name = "PATH", default_value_os_t = control::default_socket())]
+    socket: PathBuf,
+}
+
+/// Options of `status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH", default_value_os_t = control::default_socket())]
+    socket: PathBuf,
+}
+
+/// A short press when no hold is given.
+const TAP: Duration = Duration::from_millis(100);
+
+pub fn run(args: RunArgs) -> Result<Outcome> {
+    init_logging();
+    let config = Config::load(&args.config)?;
+    tracing::info!(config = %args.config.display(), version = env!("CARGO_PKG_VERSION"), "starting");
+    crate::service::run(config)?;
+    Ok(Outcome::Success)
+}
+
+pub fn press(args: PressArgs) -> Result<Outcome> {
+    let hold = args.hold.unwrap_or(TAP);
+    let request = Request::Press {
+        button: args.button,
+        hold_ms: hold.as_millis() as u64,
+    };
+    let response = control::request(&args.socket, &request)?;
+    if !response.ok {
+        bail!(
+            "the recorder refused: {}",
+            response.error.unwrap_or_default()
+        );
+    }
+    emit(&format!(
+        "pressed {:?} for {} ms\n",
+        args.button,
+        hold.as_millis()
+    ))?;
+    Ok(Outcome::Success)
+}
+
+pub fn status(args: StatusArgs) -> Result<Outcome> {
+    let response = control::request(&args.socket, &Request::Status)?;
+    if !response.ok {
+        bail!(
+            "the recorder refused: {}",
+            response.error.unwrap_or_default()
+        );
+    }
+    let text = serde_json::to_string_pretty(&response.result).context("printing the status")?;
+    emit(&format!("{text}\n"))?;
+    Ok(Outcome::Success)
+}
+
+/// Logs to stderr: journald adds times and the unit under systemd, so they are left out there.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    let _ = if under_journald {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,108 @@
+//! `moment-recorder demo`: the whole recorder on a laptop in one command. A file-backed ring, the
+//! `test` source (ffmpeg's test pattern and tone), simulated buttons and memories under one
+//! directory; then the service runs in the foreground until Ctrl-C. Rerunning reuses the ring and
+//! the memories.
+
+use super::units::{human_bytes, parse_size};
+use super::Outcome;
+use anyhow::{Context, Result};
+use moment_ring::{DirectIo, FileDevice, FormatOptions};
+use std::path::{Path, PathBuf};
+
+/// Options of `demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Where the ring file, the configuration, the memories and the state live.
+    #[arg(long, value_name = "DIR", default_value = "demo")]
+    dir: PathBuf,
+    /// Size of the ring file (sparse) when it is first made.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1G")]
+    size: u64,
+}
+
+pub fn run(args: DemoArgs) -> Result<Outcome> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let dir = args
+        .dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", args.dir.display()))?;
+    let ring = dir.join("ring.img");
+    if !is_ring(&ring) {
+        make_ring(&ring, args.size)?;
+        eprintln!(
+            "demo: made a {} ring at {}",
+            human_bytes(args.size),
+            ring.display()
+        );
+    }
+    let config = dir.join("config.toml");
+    if !config.exists() {
+        std::fs::write(&config, demo_config(&dir, &ring))
+            .with_context(|| format!("writing {}", config.display()))?;
+    }
+    let socket = dir.join("control.sock");
+    eprintln!(
+        "demo: recording the test pattern into {ring}\n\
+         demo: in another terminal:\n\
+         \x20   moment-recorder press save --socket {socket}              # keep the last 30 s\n\
+         \x20   moment-recorder press save --hold 6s --socket {socket}    # held: +30 s per 3 s\n\
+         \x20   moment-recorder status --socket {socket}\n\
+         demo: memories appear in {memories}; the configuration is {config}\n\
+         demo: stop with Ctrl-C",
+        ring = ring.display(),
+        socket = socket.display(),
+        memories = dir.join("memories").display(),
+        config = config.display(),
+    );
+    super::daemon::run(super::daemon::RunArgs { config })
+}
+
+fn is_ring(path: &Path) -> bool {
+    FileDevice::open(path, false, DirectIo::Auto)
+        .ok()
+        .and_then(|dev| {
+            moment_ring::Ring::open(
+                dev,
+                moment_ring::OpenOptions {
+                    read_only: true,
+                    ..Default::default()
+                },
+            )
+            .ok()
+        })
+        .is_some()
+}
+
+fn make_ring(path: &Path, size: u64) -> Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    file.set_len(size)
+        .with_context(|| format!("sizing {}", path.display()))?;
+    drop(file);
+    let dev = FileDevice::open(path, true, DirectIo::Auto)
+        .with_context(|| format!("opening {}", path.display()))?;
+    moment_ring::format(&dev, &FormatOptions::default())
+        .with_context(|| format!("formatting {}", path.display()))?;
+    Ok(())
+}
+
+/// A configuration for a machine without a camera or buttons; short save steps so a visitor sees
+/// a memory without waiting three minutes.
+fn demo_config(dir: &Path, ring: &Path) -> String {
+    format!(
+        "# Written by `moment-recorder demo`; every key is described in docs/config.md.\n\
+         [ring]\ndevice = {ring:?}\n\n\
+         [source]\nkind = \"test\"\n\n\
+         [source.test]\nwidth = 640\nheight = 360\nbitrate = 1000000\n\n\
+         [memories]\ndir = {memories:?}\nmin_free_mib = 64\n\n\
+         [state]\ndir = {state:?}\n\n\
+         [control]\nsocket = {socket:?}\n\n\
+         [buttons]\nbackend = \"simulated\"\nsave_step_s = 30.0\nhold_step_s = 3.0\n\n\
+         [upload]\nremote = \"\"\n",
+        ring = ring.display().to_string(),
+        memories = dir.join("memories").display().to_string(),
+        state = dir.join("state").display().to_string(),
+        socket = dir.join("control.sock").display().to_string(),
+    )
+}

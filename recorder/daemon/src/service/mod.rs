@@ -1,0 +1,479 @@
+//! `moment-recorder run`: the long-running service. Records from power-on (capture and ring
+//! writer on their own threads, see `recording`), and around that, on a small tokio runtime:
+//! buttons and LED, saves (`saver`), the uploader, the control socket, systemd notifications and
+//! the last-known-time keeper. The rule that shapes it: nothing but the ring writer can stop the
+//! recording. A failed save, a dead network or a hung rclone shows in the status and the LED.
+
+mod saver;
+pub mod status;
+
+pub use saver::{SaveError, SaveRequest, Saver};
+
+use crate::buttons::{Button, ButtonEvent, ButtonsTask, LedControl, LedFlag};
+use crate::cli::device;
+use crate::clock::{KernelClock, TimeKeeper};
+use crate::config::Config;
+use crate::control::{self, ButtonName, Handler, Request, Response};
+use crate::memories::{MemoryStore, UploadState};
+use crate::recording::{self, Recording};
+use crate::upload::{UploadDone, UploadHandle, Uploader, UploaderOptions};
+use anyhow::{Context, Result};
+use moment_media::source::Supervisor;
+use moment_ring::{FileDevice, OpenOptions, Ring, RingReader};
+use status::{Board, ButtonsView, RecordingStatus, Status, TimeView};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How often the last known time is saved.
+const TIME_SAVE_EVERY: Duration = Duration::from_secs(60);
+/// How often the event loop looks at the recording (ready, watchdog, ring failure).
+const TICK: Duration = Duration::from_millis(500);
+/// Upload notifications waiting for the event loop.
+const DONE_QUEUE: usize = 64;
+/// Saves running or waiting at once; a press beyond that is refused with a message.
+const MAX_SAVES: usize = 2;
+/// The LED shows an error this long after a failed save.
+const ERROR_SHOWN: Duration = Duration::from_secs(10);
+
+/// Everything the event loop and the control socket share.
+struct Shared {
+    config: Config,
+    reader: RingReader<FileDevice>,
+    memories: Arc<MemoryStore>,
+    saver: Arc<Saver>,
+    uploads: UploadHandle,
+    led: LedControl,
+    buttons_backend: &'static str,
+    buttons: std::sync::Mutex<Option<ButtonsTask>>,
+    board: Board,
+    time: TimeKeeper<KernelClock>,
+    source_label: String,
+    capture: Arc<moment_media::CaptureProgress>,
+    saves_running: std::sync::atomic::AtomicUsize,
+    runtime: tokio::runtime::Handle,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT or a ring failure.
+pub fn run(config: Config) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(8)
+        .thread_name("moment-rt")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(daemon(config))
+}
+
+async fn daemon(config: Config) -> Result<()> {
+    std::fs::create_dir_all(&config.state.dir)
+        .with_context(|| format!("creating state.dir {}", config.state.dir.display()))?;
+    let time = TimeKeeper::new(KernelClock, &config.state.dir);
+    match time.restore() {
+        Ok(restored) => tracing::info!(?restored, "clock"),
+        Err(e) => tracing::warn!(error = %e, "clock: cannot restore the last known time"),
+    }
+    let dev = device::open(&config.ring.device, true)?;
+    let ring = Ring::open(dev, OpenOptions::default()).map_err(device::explain)?;
+    tracing::info!(report = ?ring.recovery(), "ring opened");
+    let reader = ring.reader();
+    let (memories, cleanup) =
+        MemoryStore::open(&config.memories.dir, config.memories.min_free_mib << 20)
+            .with_context(|| format!("opening memories.dir {}", config.memories.dir.display()))?;
+    if cleanup != Default::default() {
+        tracing::warn!(?cleanup, "memories: repaired what a crash left");
+    }
+    let memories = Arc::new(memories);
+    let segmenter = config.segmenter()?;
+    let source = config.source.build()?;
+    let source_label = source.describe();
+    let supervisor = Supervisor::new(source, config.source.supervisor()?);
+    let board = Board::default();
+    let events = EventSink::default();
+    let recording = recording::start(ring, supervisor, segmenter, events.callback())
+        .context("starting the recording threads")?;
+    let (buttons, mut button_events) =
+        ButtonsTask::start(&config.buttons).context("starting the buttons")?;
+    let led = buttons.led();
+    led.set_flag(LedFlag::Recording, true);
+    let (done_tx, mut done_rx) = mpsc::channel::<UploadDone>(DONE_QUEUE);
+    let mut options = UploaderOptions::new(&config.state.dir, &config.memories.dir);
+    options.on_done = Some(done_tx);
+    let uploads = Uploader::start(&config.upload, options).context("starting the uploader")?;
+    let saver = Arc::new(Saver {
+        reader: reader.clone(),
+        memories: memories.clone(),
+        ffmpeg: PathBuf::from("ffmpeg"),
+        close_wait: segmenter.hard_max + Duration::from_secs(5),
+    });
+    let shared = Arc::new(Shared {
+        buttons_backend: buttons.backend(),
+        buttons: std::sync::Mutex::new(Some(buttons)),
+        config,
+        reader,
+        memories,
+        saver,
+        uploads,
+        led,
+        board,
+        time,
+        source_label,
+        capture: recording.progress_handle(),
+        saves_running: Default::default(),
+        runtime: tokio::runtime::Handle::current(),
+    });
+    reconcile_uploads(&shared).await;
+    let listener = control::bind(&shared.config.control.socket).with_context(|| {
+        format!(
+            "binding control.socket {}",
+            shared.config.control.socket.display()
+        )
+    })?;
+    let control_task = tokio::spawn(control::serve(listener, shared.clone()));
+    let result = event_loop(
+        &shared,
+        &recording,
+        &events,
+        &mut button_events,
+        &mut done_rx,
+    )
+    .await;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    control_task.abort();
+    shutdown(&shared, recording).await;
+    result
+}
+
+/// Source events from the capture thread, picked up by the event loop (bounded).
+#[derive(Clone, Default)]
+struct EventSink {
+    queue: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+}
+
+impl EventSink {
+    const MAX: usize = 64;
+
+    fn callback(
+        &self,
+    ) -> impl FnMut(std::time::SystemTime, moment_media::source::SourceEvent) + Send + 'static {
+        let queue = self.queue.clone();
+        move |_, event| {
+            let mut queue = queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if queue.len() < Self::MAX {
+                queue.push_back(format!("{event:?}"));
+            }
+        }
+    }
+
+    fn drain(&self) -> Vec<String> {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        queue.drain(..).collect()
+    }
+}
+
+async fn event_loop(
+    shared: &Arc<Shared>,
+    recording: &Recording,
+    source_events: &EventSink,
+    button_events: &mut mpsc::Receiver<ButtonEvent>,
+    done: &mut mpsc::Receiver<UploadDone>,
+) -> Result<()> {
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(TICK);
+    let mut last_time_save = Instant::now();
+    let mut watchdog = Watchdog::new(&shared.config);
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { shared.board.event("stop", "SIGTERM"); return Ok(()); }
+            _ = sigint.recv() => { shared.board.event("stop", "SIGINT"); return Ok(()); }
+            Some(event) = button_events.recv() => on_button(shared, event).await,
+            Some(done) = done.recv() => on_uploaded(shared, &done),
+            _ = tick.tick() => {
+                for message in source_events.drain() {
+                    shared.board.event("source", message);
+                }
+                if recording.is_finished() {
+                    anyhow::bail!("recording stopped (the ring failed or the source ended); see the log");
+                }
+                watchdog.tick(recording.progress().last_data_mono_us);
+                if last_time_save.elapsed() >= TIME_SAVE_EVERY {
+                    last_time_save = Instant::now();
+                    if let Err(e) = shared.time.save() {
+                        tracing::warn!(error = %e, "clock: cannot save the time");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// READY=1 once bytes flow; WATCHDOG=1 only while they keep flowing, so a hung pipeline gets the
+/// service restarted by systemd.
+struct Watchdog {
+    ready: bool,
+    enabled: bool,
+    silence_us: u64,
+}
+
+impl Watchdog {
+    fn new(config: &Config) -> Self {
+        let mut usec = 0;
+        let enabled = sd_notify::watchdog_enabled(false, &mut usec);
+        Watchdog {
+            ready: false,
+            enabled,
+            silence_us: (config.source.silence_s * 2e6) as u64,
+        }
+    }
+
+    fn tick(&mut self, last_data_mono_us: u64) {
+        let flowing = last_data_mono_us > 0
+            && moment_media::monotonic_us().saturating_sub(last_data_mono_us) < self.silence_us;
+        if flowing && !self.ready {
+            self.ready = true;
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            tracing::info!("ready: the ring is open and bytes flow");
+        }
+        if flowing && self.enabled {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+    }
+}
+
+async fn on_button(shared: &Arc<Shared>, event: ButtonEvent) {
+    match event {
+        ButtonEvent::Save {
+            pressed_at,
+            steps,
+            window,
+        } => start_save(shared, pressed_at, window, steps),
+        ButtonEvent::Upload { .. } => {
+            shared.board.event(
+                "button",
+                "UPLOAD: uploading the newest memory and all pending",
+            );
+            if let Err(e) = shared.uploads.upload_now().await {
+                shared
+                    .board
+                    .event("upload", format!("cannot start uploads: {e}"));
+            }
+        }
+        ButtonEvent::NetworkReset => {
+            shared.board.network_reset();
+            shared
+                .board
+                .event("button", "both buttons held: network reset requested");
+        }
+        ButtonEvent::SaveStarted { .. }
+        | ButtonEvent::SaveStep { .. }
+        | ButtonEvent::SaveCancelled => {}
+    }
+}
+
+/// Starts a save on a blocking thread; the press time is converted to UTC now, before any wait.
+fn start_save(shared: &Arc<Shared>, pressed_at: Instant, window: Duration, steps: u32) {
+    use std::sync::atomic::Ordering;
+    let end_utc_us = moment_media::system_clock().utc_us - pressed_at.elapsed().as_micros() as i64;
+    if shared.saves_running.fetch_add(1, Ordering::SeqCst) >= MAX_SAVES {
+        shared.saves_running.fetch_sub(1, Ordering::SeqCst);
+        shared
+            .board
+            .event("save", "SAVE refused: two saves are already running");
+        return;
+    }
+    shared.board.event(
+        "button",
+        format!("SAVE: the last {} s (held {steps} steps)", window.as_secs()),
+    );
+    let shared = shared.clone();
+    let request = SaveRequest {
+        end_utc_us,
+        length: window,
+    };
+    tokio::task::spawn_blocking(move || {
+        shared.board.saves(|s| s.in_progress = true);
+        let result = shared.saver.save(request, &mut |done, total| {
+            shared.board.saves(|s| {
+                s.bytes_done = done;
+                s.bytes_total = total;
+            })
+        });
+        shared.saves_running.fetch_sub(1, Ordering::SeqCst);
+        finish_save(&shared, result);
+    });
+}
+
+fn finish_save(shared: &Arc<Shared>, result: Result<crate::memories::Memory, SaveError>) {
+    match result {
+        Ok(memory) => {
+            shared.board.saves(|s| {
+                s.in_progress = false;
+                s.completed += 1;
+                s.last_memory = Some(memory.name.clone());
+            });
+            shared.board.event(
+                "save",
+                format!("saved {} ({} bytes)", memory.name, memory.size),
+            );
+            let uploads = shared.uploads.clone();
+            shared.runtime.spawn(async move {
+                if let Err(e) = uploads.enqueue(&memory.name, memory.size).await {
+                    tracing::warn!(error = %e, "cannot queue the upload");
+                }
+            });
+        }
+        Err(e) => {
+            shared.board.saves(|s| {
+                s.in_progress = false;
+                s.failed += 1;
+                s.last_error = Some(e.to_string());
+            });
+            shared.board.event("save", format!("save failed: {e}"));
+            shared.led.set_flag(LedFlag::Error, true);
+            let led = shared.led.clone();
+            shared.runtime.spawn(async move {
+                tokio::time::sleep(ERROR_SHOWN).await;
+                led.set_flag(LedFlag::Error, false);
+            });
+        }
+    }
+}
+
+fn on_uploaded(shared: &Shared, done: &UploadDone) {
+    if let Err(e) = shared
+        .memories
+        .update(&done.name, |s| s.upload = UploadState::Done)
+    {
+        tracing::warn!(memory = %done.name, error = %e, "cannot mark the memory uploaded");
+    }
+    shared.board.event(
+        "upload",
+        format!("uploaded {} ({})", done.name, done.verified),
+    );
+}
+
+/// Memories not uploaded yet go (back) into the upload queue; the queue forgets deleted ones.
+async fn reconcile_uploads(shared: &Shared) {
+    let memories = match shared.memories.list() {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(error = %e, "memories: cannot list");
+            return;
+        }
+    };
+    let pending = memories
+        .iter()
+        .filter(|m| m.sidecar.upload != UploadState::Done)
+        .map(|m| (m.name.clone(), m.size))
+        .collect();
+    match shared.uploads.reconcile(pending).await {
+        Ok(report) => tracing::info!(?report, "uploads reconciled with the memories"),
+        Err(e) => tracing::warn!(error = %e, "uploads: cannot reconcile"),
+    }
+}
+
+async fn shutdown(shared: &Arc<Shared>, recording: Recording) {
+    recording.request_stop();
+    let finished = tokio::task::spawn_blocking(move || recording.join()).await;
+    match finished {
+        Ok(f) => {
+            tracing::info!(segments = f.writer.segments, ring_error = ?f.ring_error, "recording stopped")
+        }
+        Err(e) => tracing::error!(error = %e, "recording threads panicked"),
+    }
+    let buttons = shared.buttons.lock().ok().and_then(|mut b| b.take());
+    if let Some(buttons) = buttons {
+        buttons.stop().await;
+    }
+    shared.uploads.shutdown().await;
+    if let Err(e) = shared.time.save() {
+        tracing::warn!(error = %e, "clock: cannot save the time");
+    }
+}
+
+impl Shared {
+    fn status(&self) -> Status {
+        let (saves, events, network_resets) = self.board.read();
+        let clock = moment_media::system_clock();
+        let buttons_stats = self
+            .buttons
+            .lock()
+            .ok()
+            .and_then(|b| b.as_ref().map(ButtonsTask::stats))
+            .unwrap_or_default();
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            recording: RecordingStatus::new(
+                true,
+                self.source_label.clone(),
+                self.capture.snapshot(),
+                clock.mono_us,
+            ),
+            ring: self.reader.stats(),
+            led: self.led.status().into(),
+            buttons: ButtonsView::new(self.buttons_backend, buttons_stats),
+            saves,
+            memories: self.memories.list().map(|l| l.len()).unwrap_or(0),
+            uploads: self.uploads.status(),
+            time: TimeView {
+                utc_us: clock.utc_us,
+                synced: clock.utc_synced,
+            },
+            network_resets,
+            events,
+        }
+    }
+
+    fn press(&self, button: ButtonName, hold: Duration) -> Response {
+        let Some(presser) = self
+            .buttons
+            .lock()
+            .ok()
+            .and_then(|b| b.as_ref().map(ButtonsTask::presser))
+        else {
+            return Response::error("the buttons are stopping");
+        };
+        self.runtime.spawn(async move {
+            let result = match button {
+                ButtonName::Save => presser.gesture(Button::Save, hold).await.map(|_| ()),
+                ButtonName::Upload => presser.gesture(Button::Upload, hold).await.map(|_| ()),
+                ButtonName::Both => presser.chord(hold).await.map(|_| ()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "control: press failed");
+            }
+        });
+        Response::ok(serde_json::json!({ "pressed": button, "hold_ms": hold.as_millis() as u64 }))
+    }
+}
+
+impl Handler for Shared {
+    fn handle(&self, request: Request) -> Response {
+        match request {
+            Request::Press { button, hold_ms } => {
+                self.press(button, Duration::from_millis(hold_ms))
+            }
+            Request::SetTime { utc_us } => match self.time.set_from_user(utc_us) {
+                Ok(applied) => {
+                    if applied {
+                        self.board.event("time", "clock set from the user's time");
+                    }
+                    Response::ok(serde_json::json!({ "applied": applied }))
+                }
+                Err(e) => Response::error(e),
+            },
+            Request::Status => match serde_json::to_value(self.status()) {
+                Ok(value) => Response::ok(value),
+                Err(e) => Response::error(format!("status: {e}")),
+            },
+        }
+    }
+}

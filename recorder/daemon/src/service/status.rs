@@ -1,0 +1,173 @@
+//! The daemon's status: one serialisable snapshot of everything a person (the web app, `moment-
+//! recorder status`) or a test wants to see. The parts keep their own state; this file only
+//! gathers it, so nothing waits on a lock held by the recording path.
+
+use crate::buttons::{ButtonsStats, LedStatus};
+use crate::upload::UploadStatus;
+use moment_media::CaptureTotals;
+use moment_ring::Stats;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+/// Events kept for the status (source restarts, saves, errors).
+const MAX_EVENTS: usize = 32;
+
+/// The snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub recording: RecordingStatus,
+    pub ring: Stats,
+    pub led: LedView,
+    pub buttons: ButtonsView,
+    pub saves: SaveView,
+    pub memories: usize,
+    pub uploads: UploadStatus,
+    pub time: TimeView,
+    pub network_resets: u64,
+    pub events: Vec<Event>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordingStatus {
+    pub running: bool,
+    pub source: String,
+    pub bytes: u64,
+    pub segments_sent: u64,
+    pub segments_dropped: u64,
+    pub source_restarts: u64,
+    /// Seconds since bytes last arrived (None before the first).
+    pub seconds_since_data: Option<f64>,
+}
+
+impl RecordingStatus {
+    pub fn new(running: bool, source: String, totals: CaptureTotals, now_mono_us: u64) -> Self {
+        RecordingStatus {
+            running,
+            source,
+            bytes: totals.bytes,
+            segments_sent: totals.segments_sent,
+            segments_dropped: totals.segments_dropped,
+            source_restarts: totals.gaps,
+            seconds_since_data: (totals.last_data_mono_us > 0)
+                .then(|| now_mono_us.saturating_sub(totals.last_data_mono_us) as f64 / 1e6),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LedView {
+    pub pattern: String,
+    pub on: bool,
+    pub flashes: u64,
+}
+
+impl From<LedStatus> for LedView {
+    fn from(s: LedStatus) -> Self {
+        LedView {
+            pattern: format!("{:?}", s.pattern).to_lowercase(),
+            on: s.on,
+            flashes: s.flashes,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ButtonsView {
+    pub backend: &'static str,
+    pub events: u64,
+    pub events_dropped: u64,
+}
+
+impl ButtonsView {
+    pub fn new(backend: &'static str, stats: ButtonsStats) -> Self {
+        ButtonsView {
+            backend,
+            events: stats.events,
+            events_dropped: stats.events_dropped,
+        }
+    }
+}
+
+/// Saves since start and the one running now.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SaveView {
+    pub in_progress: bool,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub last_memory: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TimeView {
+    pub utc_us: i64,
+    pub synced: bool,
+}
+
+/// Something that happened, for people reading the status.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub utc_us: i64,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// The state the event loop changes and the status reads.
+#[derive(Debug, Default)]
+pub struct Board {
+    inner: Mutex<BoardInner>,
+}
+
+#[derive(Debug, Default)]
+struct BoardInner {
+    saves: SaveView,
+    events: VecDeque<Event>,
+    network_resets: u64,
+}
+
+impl Board {
+    pub fn event(&self, kind: &'static str, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!(kind, "{message}");
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.events.len() >= MAX_EVENTS {
+            inner.events.pop_front();
+        }
+        inner.events.push_back(Event {
+            utc_us: moment_media::system_clock().utc_us,
+            kind,
+            message,
+        });
+    }
+
+    pub fn saves(&self, change: impl FnOnce(&mut SaveView)) {
+        change(
+            &mut self
+                .inner
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .saves,
+        );
+    }
+
+    pub fn network_reset(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .network_resets += 1;
+    }
+
+    /// (saves, events, network resets) for a snapshot.
+    pub fn read(&self) -> (SaveView, Vec<Event>, u64) {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        (
+            inner.saves.clone(),
+            inner.events.iter().cloned().collect(),
+            inner.network_resets,
+        )
+    }
+}
