@@ -57,6 +57,7 @@ struct Shared {
 
 /// Runs the daemon until SIGTERM/SIGINT or a ring failure.
 pub fn run(config: Config) -> Result<()> {
+    return_large_buffers_to_the_system();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(8)
@@ -65,6 +66,20 @@ pub fn run(config: Config) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(daemon(config))
+}
+
+/// Segments are megabytes each and pass between threads; glibc's dynamic mmap threshold would keep
+/// every freed one in a thread's arena (measured: 35 MiB peak RSS instead of 17 MiB over 60 s of
+/// 10 Mbit/s). A fixed 128 KiB threshold makes such buffers mmap()ed and returned on free.
+fn return_large_buffers_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes allocator tuning; called before any other thread starts.
+        let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10) };
+        if ok != 1 {
+            tracing::warn!("mallopt(M_MMAP_THRESHOLD) refused; memory use may be higher");
+        }
+    }
 }
 
 async fn daemon(config: Config) -> Result<()> {
