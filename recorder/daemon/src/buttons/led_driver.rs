@@ -77,8 +77,17 @@ pub struct LedControl {
 
 impl LedControl {
     /// Reports a state (recording, uploading, setup, error) on or off.
+    /// Only a change wakes the driver, so callers may report a state on every tick.
     pub fn set_flag(&self, flag: LedFlag, on: bool) {
-        self.shared.update(|r| r.flags[flag.index()] = on);
+        let changed = {
+            let mut request = self.shared.lock();
+            let changed = request.flags[flag.index()] != on;
+            request.flags[flag.index()] = on;
+            changed
+        };
+        if changed {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// SAVE went down: flip the LED now.

@@ -219,6 +219,8 @@ async fn event_loop(
                     anyhow::bail!("recording stopped (the ring failed or the source ended); see the log");
                 }
                 watchdog.tick(recording.progress().last_data_mono_us);
+                let uploading = shared.uploads.status().activity == crate::upload::Activity::Uploading;
+                shared.led.set_flag(LedFlag::Uploading, uploading);
                 if last_time_save.elapsed() >= TIME_SAVE_EVERY {
                     last_time_save = Instant::now();
                     if let Err(e) = shared.time.save() {
