@@ -1,8 +1,10 @@
 //! Small state files that must be either the old version or the new one after a power cut, never
 //! half of each: write a temporary file beside the target, fsync it, rename it over the target,
-//! fsync the directory so the rename itself is durable.
+//! fsync the directory so the rename itself is durable. Files are private to the daemon (0600):
+//! some hold what is pending upload and where.
 
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Replaces `path` with `bytes` atomically and durably.
@@ -20,7 +22,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         std::process::id()
     ));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;

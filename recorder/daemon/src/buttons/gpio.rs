@@ -150,18 +150,7 @@ fn event_instant(stamp: Duration) -> Instant {
 }
 
 fn monotonic_now() -> Option<Duration> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    if rc != 0 {
-        return None;
-    }
-    let secs = u64::try_from(ts.tv_sec).ok()?;
-    let nanos = u32::try_from(ts.tv_nsec).ok()?;
-    Some(Duration::new(secs, nanos))
+    Some(Duration::from_micros(moment_media::monotonic_us()))
 }
 
 #[cfg(test)]

@@ -7,9 +7,8 @@
 use super::{truncate, UploadError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The queue's file name inside the state directory.
@@ -253,24 +252,6 @@ fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, ReadError> {
     }
 }
 
-/// Replaces `path` (in `dir`) with `bytes` so that after a crash either the old or the new content
-/// is there: temporary file, fsync, rename over, fsync the directory (which makes the rename
-/// durable).
-pub(crate) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)?;
-    File::open(dir)?.sync_all()
-}
-
 /// Keeps the newest `KEEP_CORRUPT` set-aside files; best effort (only disk space is at stake).
 fn trim_corrupt(dir: &Path) {
     let prefix = format!("{QUEUE_FILE}.corrupt-");
@@ -309,7 +290,7 @@ mod tests {
         q.push("a.mp4", 5, 1).expect("push");
         q.push("b.mp4", 6, 2).expect("push");
         q.get_mut("a.mp4").expect("a").state = EntryState::Uploading;
-        write_atomic(&q.dir, &q.path, &q.encode().expect("encode")).expect("write");
+        crate::atomic_file::write_atomic(&q.path, &q.encode().expect("encode")).expect("write");
         let (q2, notice) = Queue::open(dir.path(), 10, 3).expect("reopen");
         assert!(notice.is_none());
         assert_eq!(q2.entries.len(), 2);

@@ -5,7 +5,7 @@
 use super::config::{Policy, Settings};
 use super::handle::{Enqueued, ReconcileReport, UploadDone, UploaderOptions};
 use super::policy::{backoff, clamp_next_try, ms, Clock};
-use super::queue::{check_name, write_atomic, Entry, EntryState, Queue, MAX_ERROR_CHARS};
+use super::queue::{check_name, Entry, EntryState, Queue, MAX_ERROR_CHARS};
 use super::rclone::{Rclone, Stats};
 use super::status::{Activity, DoneInfo, Phase, Progress, UploadStatus};
 use super::transfer::{self, Transfer, Verified};
@@ -469,8 +469,9 @@ impl Worker {
     async fn save(&mut self) -> Result<(), UploadError> {
         let result = match self.queue.encode() {
             Ok(bytes) => {
-                let (dir, path) = (self.queue.dir.clone(), self.queue.path.clone());
-                match tokio::task::spawn_blocking(move || write_atomic(&dir, &path, &bytes)).await {
+                let path = self.queue.path.clone();
+                let write = move || crate::atomic_file::write_atomic(&path, &bytes);
+                match tokio::task::spawn_blocking(write).await {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(UploadError::Save(e.to_string())),
                     Err(e) => Err(UploadError::Save(e.to_string())),
