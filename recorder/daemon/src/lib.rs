@@ -12,3 +12,4 @@ pub mod recording;
 pub mod service;
 pub mod signals;
 pub mod upload;
+pub mod web;
