@@ -1,20 +1,29 @@
-//! The daemon's web API, read-only media part: HLS playlists and segments served straight from the
-//! ring, and the memories directory (list, download with byte ranges, delete). The rest of the API
-//! (status, buttons, saves, settings, login) and the UI are not here yet.
+//! The daemon's web API (docs/api.md): HLS playlists and segments served straight from the ring,
+//! the memories directory (list, download with byte ranges, delete), status (plain and live SSE),
+//! the buttons, the time, and login. Saves of a range, settings and the UI are not here yet.
 //!
-//! **No authentication yet**: whoever reaches these routes may watch the ring and delete memories.
-//! The admin session (DESIGN.md section 8) must wrap this router before it listens on anything but
-//! loopback.
+//! [`router`] is what the daemon serves: every route behind the admin session and the CSRF rule
+//! (auth.rs). [`media_routes`] alone has **no authentication** and is for tests only.
 //!
 //! Recording never waits on the web: segments are read through the ring's bounded, revocable pins
 //! on blocking threads, a few at a time, and every request has a time limit and a body limit.
 
+mod api;
+mod auth;
 mod error;
 mod hls;
 mod memories;
 mod playlist;
 mod range;
 
+pub use api::{
+    Control, API_BODY_LIMIT, EARLIEST_UTC_MS, LATEST_UTC_MS, MAX_SSE_CLIENTS, SSE_INTERVAL,
+};
+pub use auth::{
+    csrf_allowed, hash_password, verify_password, AuthConfig, LoginLimiter, Sessions,
+    LOGIN_FAILURES, LOGIN_LOCKOUT, LOGIN_WINDOW, MAX_PASSWORD_BYTES, MAX_SESSIONS, SESSION_COOKIE,
+    SESSION_IDLE, SESSION_MAX_AGE,
+};
 pub use error::ApiError;
 pub use playlist::{format_program_date_time, parse_time_param, LIVE_WINDOW, MAX_RANGE_SEGMENTS};
 pub use range::{parse_range, ByteRange, RangeRequest};
@@ -22,6 +31,7 @@ pub use range::{parse_range, ByteRange, RangeRequest};
 use crate::memories::MemoryStore;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::get;
 use axum::{BoxError, Router};
 use moment_ring::{FileDevice, RingReader};
@@ -54,7 +64,17 @@ impl WebState {
     }
 }
 
-/// `/hls/*` and the memories part of `/api`, with their limits.
+/// The whole web API as the daemon serves it: [`media_routes`] and the control routes, all behind
+/// the admin session and the CSRF rule (see auth.rs and docs/api.md).
+pub fn router(media: WebState, control: Arc<dyn Control>, auth: AuthConfig) -> Router {
+    let auth = Arc::new(auth::AuthState::new(auth));
+    media_routes(media)
+        .merge(api::routes(control, auth.clone()))
+        .layer(middleware::from_fn_with_state(auth, auth::guard))
+}
+
+/// `/hls/*` and the memories part of `/api`, with their limits, **without authentication**: serve
+/// [`router`] instead.
 pub fn media_routes(state: WebState) -> Router {
     let timeout = tower::ServiceBuilder::new()
         .layer(HandleErrorLayer::new(timed_out))

@@ -1,0 +1,214 @@
+//! The control part of the API: status (plain and as a live SSE stream), the two buttons exactly as
+//! the physical ones, and the time from the phone. The daemon is reached through [`Control`], which
+//! the service implements; the auth middleware (auth.rs) stands in front of all of it.
+
+use super::auth::{self, AuthState};
+use super::ApiError;
+use crate::control::{ButtonName, MAX_HOLD};
+use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, Sse};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde_json::{Map, Value};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::MissedTickBehavior;
+
+/// Largest request body the API routes accept.
+pub const API_BODY_LIMIT: usize = 16 << 10;
+/// Live status streams open at once; one more is a 503.
+pub const MAX_SSE_CLIENTS: usize = 16;
+/// How often a live status stream sends the status.
+pub const SSE_INTERVAL: Duration = Duration::from_secs(1);
+/// The times `POST /api/time` accepts: 2020-01-01 to 2100-01-01 (ms since the epoch, UTC).
+pub const EARLIEST_UTC_MS: i64 = 1_577_836_800_000;
+pub const LATEST_UTC_MS: i64 = 4_102_444_800_000;
+
+/// What the web needs from the daemon; the service implements it for its shared state.
+pub trait Control: Send + Sync + 'static {
+    /// The daemon's status, as `GET /api/status` sends it.
+    fn status_json(&self) -> serde_json::Value;
+    /// Presses `button` now and releases it after `hold`, like the physical button. Returns as soon
+    /// as the press is under way; the error is a message for the user.
+    fn press(&self, button: ButtonName, hold: Duration) -> Result<(), String>;
+    /// A time from the user (µs since the epoch, UTC), taken only while the clock is not
+    /// synchronised: `Ok(true)` when applied, `Ok(false)` when ignored because it is.
+    fn set_time(&self, utc_us: i64) -> Result<bool, String>;
+}
+
+#[derive(Clone)]
+struct ApiState {
+    control: Arc<dyn Control>,
+    sse: Arc<Semaphore>,
+}
+
+/// `/api/login`, `/api/logout`, `/api/status`, `/api/events`, `/api/buttons/*`, `/api/time`, with
+/// their body limit and request timeout (the auth middleware is added by [`super::router`]).
+pub(crate) fn routes(control: Arc<dyn Control>, auth: Arc<AuthState>) -> Router {
+    let timeout = tower::ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(super::timed_out))
+        .timeout(super::REQUEST_TIMEOUT);
+    let state = ApiState {
+        control,
+        sse: Arc::new(Semaphore::new(MAX_SSE_CLIENTS)),
+    };
+    let session = Router::new()
+        .route("/api/login", post(auth::login))
+        .route("/api/logout", post(auth::logout))
+        .with_state(auth);
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/events", get(events))
+        .route("/api/buttons/save", post(save))
+        .route("/api/buttons/upload", post(upload))
+        .route("/api/time", post(set_time))
+        .with_state(state)
+        .merge(session)
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(timeout)
+}
+
+/// The request body, or a JSON error: 413 over [`API_BODY_LIMIT`], 400 when it cannot be read.
+pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {} KiB", API_BODY_LIMIT >> 10),
+        ),
+        status => ApiError::new(status, "the body could not be read"),
+    })
+}
+
+/// The body as a JSON object; an empty body is an empty object.
+pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+async fn status_of(control: Arc<dyn Control>) -> Result<Value, ApiError> {
+    // The status may read the memories directory: off the async threads.
+    tokio::task::spawn_blocking(move || control.status_json())
+        .await
+        .map_err(super::error::join_failed)
+}
+
+/// `GET /api/status`.
+async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(status_of(state.control).await?))
+}
+
+/// `GET /api/events`: the status now and then every [`SSE_INTERVAL`], as unnamed SSE events.
+async fn events(
+    State(state): State<ApiState>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let permit = state.sse.clone().try_acquire_owned().map_err(|_| {
+        ApiError::unavailable(format!(
+            "too many live status streams are open (at most {MAX_SSE_CLIENTS}); close one and try again"
+        ))
+    })?;
+    let mut interval = tokio::time::interval(SSE_INTERVAL);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let control = state.control;
+    // The permit lives as long as the stream, which ends when the client goes.
+    let stream = futures_util::stream::unfold(
+        (interval, control, permit),
+        |(mut interval, control, permit)| async move {
+            interval.tick().await;
+            let event = match status_of(control.clone()).await {
+                Ok(status) => Event::default().data(status.to_string()),
+                Err(e) => Event::default()
+                    .event("error")
+                    .data(serde_json::json!({ "error": e.message }).to_string()),
+            };
+            Some((Ok(event), (interval, control, permit)))
+        },
+    );
+    Ok(Sse::new(stream))
+}
+
+/// `hold_ms` from the body: absent is 0 (a short press).
+fn hold_of(body: &Map<String, Value>) -> Result<Duration, ApiError> {
+    let max = MAX_HOLD.as_millis() as u64;
+    match body.get("hold_ms") {
+        None | Some(Value::Null) => Ok(Duration::ZERO),
+        Some(value) => match value.as_u64() {
+            Some(ms) if ms <= max => Ok(Duration::from_millis(ms)),
+            _ => Err(ApiError::bad_request(format!(
+                "hold_ms must be a whole number of milliseconds from 0 to {max}"
+            ))),
+        },
+    }
+}
+
+fn press(
+    control: &dyn Control,
+    button: ButtonName,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let hold = hold_of(&json_object(&body_bytes(body)?)?)?;
+    control
+        .press(button, hold)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
+    Ok(Json(serde_json::json!({
+        "pressed": button,
+        "hold_ms": hold.as_millis() as u64,
+    })))
+}
+
+/// `POST /api/buttons/save {"hold_ms": N}`.
+async fn save(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    press(&*state.control, ButtonName::Save, body)
+}
+
+/// `POST /api/buttons/upload {"hold_ms": N}` (the body is optional).
+async fn upload(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    press(&*state.control, ButtonName::Upload, body)
+}
+
+/// `POST /api/time {"utc_ms": N}`.
+async fn set_time(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = json_object(&body_bytes(body)?)?;
+    let utc_ms = body
+        .get("utc_ms")
+        .and_then(Value::as_i64)
+        .filter(|ms| (EARLIEST_UTC_MS..LATEST_UTC_MS).contains(ms))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "utc_ms must be the time in whole milliseconds since 1970 (UTC), between 2020 and 2100",
+            )
+        })?;
+    let control = state.control;
+    let applied = tokio::task::spawn_blocking(move || control.set_time(utc_ms * 1000))
+        .await
+        .map_err(super::error::join_failed)?
+        .map_err(|e| {
+            tracing::warn!(error = %e, "web: setting the time failed");
+            ApiError::internal("the clock could not be set; try again")
+        })?;
+    Ok(Json(serde_json::json!({ "applied": applied })))
+}

@@ -1,0 +1,599 @@
+//! The whole web router (`web::router`): login and sessions, the CSRF rule, the login rate limit,
+//! and the control routes (status, SSE, buttons, time). The media routes run on a real (empty) ring
+//! file and memories directory; the daemon is a recording test double of `web::Control` (the
+//! daemon's own `Control` is tested with the service).
+
+use axum::body::{to_bytes, Body};
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use futures_util::StreamExt;
+use moment_recorder::control::ButtonName;
+use moment_recorder::memories::MemoryStore;
+use moment_recorder::web::{
+    hash_password, router, AuthConfig, Control, WebState, API_BODY_LIMIT, LOGIN_FAILURES,
+    MAX_SSE_CLIENTS, SESSION_COOKIE,
+};
+use moment_ring::{format, DirectIo, FileDevice, FormatOptions, OpenOptions, Ring};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password(PASSWORD))
+}
+
+/// The daemon's side, recorded.
+#[derive(Default)]
+struct FakeControl {
+    presses: Mutex<Vec<(ButtonName, Duration)>>,
+    times: Mutex<Vec<i64>>,
+    status_calls: Mutex<u64>,
+}
+
+impl Control for FakeControl {
+    fn status_json(&self) -> Value {
+        let mut calls = self.status_calls.lock().unwrap();
+        *calls += 1;
+        json!({ "recording": true, "version": "test", "calls": *calls })
+    }
+
+    fn press(&self, button: ButtonName, hold: Duration) -> Result<(), String> {
+        self.presses.lock().unwrap().push((button, hold));
+        Ok(())
+    }
+
+    fn set_time(&self, utc_us: i64) -> Result<bool, String> {
+        self.times.lock().unwrap().push(utc_us);
+        Ok(true)
+    }
+}
+
+struct Fixture {
+    router: Router,
+    control: Arc<FakeControl>,
+    _ring: Ring<FileDevice>,
+    _dir: tempfile::TempDir,
+}
+
+fn new_ring(dir: &Path) -> Ring<FileDevice> {
+    let path = dir.join("ring.img");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(4 << 20)
+        .unwrap();
+    let dev = FileDevice::open(&path, true, DirectIo::Auto).unwrap();
+    format(&dev, &FormatOptions::default()).unwrap();
+    let dev = FileDevice::open(&path, true, DirectIo::Auto).unwrap();
+    Ring::open(dev, OpenOptions::default()).unwrap()
+}
+
+fn fixture_with(hash: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = new_ring(dir.path());
+    let memories = Arc::new(
+        MemoryStore::open(&dir.path().join("memories"), 0)
+            .unwrap()
+            .0,
+    );
+    let control = Arc::new(FakeControl::default());
+    let router = router(
+        WebState::new(ring.reader(), memories),
+        control.clone(),
+        AuthConfig::new(hash),
+    );
+    Fixture {
+        router,
+        control,
+        _ring: ring,
+        _dir: dir,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(password_hash())
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+
+    fn expect_ok(&self) -> Value {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.text());
+        self.json()
+    }
+
+    /// A JSON error with the given status whose message mentions `needle`.
+    fn expect_error(&self, status: StatusCode, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        let message = self.json()["error"].as_str().unwrap().to_string();
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+
+    /// The session id the reply's `Set-Cookie` sets (empty when it clears it).
+    fn session_cookie(&self) -> String {
+        let cookie = self
+            .headers
+            .get(header::SET_COOKIE)
+            .expect("a Set-Cookie header")
+            .to_str()
+            .unwrap();
+        let (pair, attributes) = cookie.split_once(';').unwrap();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(attributes.contains(attribute), "{cookie} lacks {attribute}");
+        }
+        let (name, value) = pair.split_once('=').unwrap();
+        assert_eq!(name, SESSION_COOKIE);
+        value.to_string()
+    }
+}
+
+/// A request; `session` becomes the cookie. State-changing requests pass the CSRF rule with
+/// `X-Moment: 1` unless `headers` says otherwise (an empty `x-moment` leaves it out).
+async fn call(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    session: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Reply {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(id) = session {
+        request = request.header(header::COOKIE, format!("{SESSION_COOKIE}={id}"));
+    }
+    if !headers.iter().any(|(name, _)| *name == "x-moment") {
+        request = request.header("x-moment", "1");
+    }
+    for (name, value) in headers {
+        if !value.is_empty() {
+            request = request.header(*name, *value);
+        }
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: to_bytes(body, 1 << 20).await.unwrap().to_vec(),
+    }
+}
+
+async fn get(router: &Router, uri: &str, session: Option<&str>) -> Reply {
+    call(router, Method::GET, uri, session, &[], Body::empty()).await
+}
+
+async fn post(router: &Router, uri: &str, session: Option<&str>, body: Value) -> Reply {
+    call(router, Method::POST, uri, session, &[], body.to_string()).await
+}
+
+async fn login(router: &Router, password: &str) -> Reply {
+    post(router, "/api/login", None, json!({ "password": password })).await
+}
+
+async fn logged_in(router: &Router) -> String {
+    let reply = login(router, PASSWORD).await;
+    assert_eq!(reply.expect_ok(), json!({ "ok": true }));
+    reply.session_cookie()
+}
+
+#[tokio::test]
+async fn login_wrong_password_is_401_and_right_one_sets_a_session_cookie() {
+    let f = fixture();
+    login(&f.router, "nope")
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "wrong password");
+    let reply = login(&f.router, PASSWORD).await;
+    reply.expect_ok();
+    let id = reply.session_cookie();
+    assert_eq!(id.len(), 64);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    // Another login is another session.
+    assert_ne!(logged_in(&f.router).await, id);
+
+    post(&f.router, "/api/login", None, json!({}))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "password");
+    call(
+        &f.router,
+        Method::POST,
+        "/api/login",
+        None,
+        &[],
+        "{not json",
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "not valid JSON");
+}
+
+#[tokio::test]
+async fn protected_routes_need_a_session() {
+    let f = fixture();
+    for uri in [
+        "/api/status",
+        "/api/memories",
+        "/hls/live.m3u8",
+        "/hls/segment/1.ts",
+    ] {
+        get(&f.router, uri, None)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "log in");
+        get(&f.router, uri, Some(&"0".repeat(64)))
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "log in");
+    }
+    for uri in ["/api/buttons/save", "/api/buttons/upload", "/api/time"] {
+        post(&f.router, uri, None, json!({}))
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "log in");
+    }
+    assert!(f.control.presses.lock().unwrap().is_empty());
+
+    let id = logged_in(&f.router).await;
+    let status = get(&f.router, "/api/status", Some(&id)).await.expect_ok();
+    assert_eq!(status["recording"], json!(true));
+    assert!(get(&f.router, "/api/memories", Some(&id))
+        .await
+        .expect_ok()
+        .is_array());
+    // Past the session check, the media routes answer for themselves.
+    let live = get(&f.router, "/hls/live.m3u8", Some(&id)).await;
+    assert_ne!(live.status, StatusCode::UNAUTHORIZED, "{}", live.text());
+    // Unknown paths are behind the session too.
+    get(&f.router, "/api/nothing", None)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "log in");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    let other = logged_in(&f.router).await;
+    let reply = post(&f.router, "/api/logout", Some(&id), json!({})).await;
+    reply.expect_ok();
+    assert_eq!(reply.session_cookie(), "", "the cookie is cleared");
+    assert!(reply
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    get(&f.router, "/api/status", Some(&id))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "log in");
+    get(&f.router, "/api/status", Some(&other))
+        .await
+        .expect_ok();
+    // Logging out without a session is fine.
+    post(&f.router, "/api/logout", None, json!({}))
+        .await
+        .expect_ok();
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_rate_limited() {
+    let f = fixture();
+    for _ in 0..LOGIN_FAILURES {
+        login(&f.router, "guess")
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "wrong password");
+    }
+    let reply = login(&f.router, "guess").await;
+    reply.expect_error(StatusCode::TOO_MANY_REQUESTS, "too many wrong passwords");
+    let retry: u64 = reply.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    // Locked out means the right password too.
+    login(&f.router, PASSWORD)
+        .await
+        .expect_error(StatusCode::TOO_MANY_REQUESTS, "try again");
+}
+
+#[tokio::test]
+async fn cross_origin_state_changes_are_refused() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    let body = json!({ "hold_ms": 0 }).to_string();
+    let save = |headers: &'static [(&'static str, &'static str)]| {
+        call(
+            &f.router,
+            Method::POST,
+            "/api/buttons/save",
+            Some(&id),
+            headers,
+            body.clone(),
+        )
+    };
+    // No proof of origin at all.
+    save(&[("x-moment", "")])
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "cross-site");
+    // Another site's form or fetch.
+    save(&[
+        ("x-moment", ""),
+        ("host", "moment.local"),
+        ("origin", "http://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ])
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "cross-site");
+    // Same host, other port: another origin.
+    save(&[
+        ("x-moment", ""),
+        ("host", "moment.local"),
+        ("origin", "http://moment.local:8081"),
+    ])
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "cross-site");
+    assert!(f.control.presses.lock().unwrap().is_empty());
+    // Login is covered too (no login CSRF).
+    call(
+        &f.router,
+        Method::POST,
+        "/api/login",
+        None,
+        &[("x-moment", ""), ("origin", "http://evil.example")],
+        json!({ "password": PASSWORD }).to_string(),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "cross-site");
+
+    // Each accepted proof.
+    save(&[("x-moment", ""), ("sec-fetch-site", "same-origin")])
+        .await
+        .expect_ok();
+    save(&[
+        ("x-moment", ""),
+        ("host", "moment.local:8080"),
+        ("origin", "http://moment.local:8080"),
+    ])
+    .await
+    .expect_ok();
+    save(&[]).await.expect_ok();
+    assert_eq!(f.control.presses.lock().unwrap().len(), 3);
+    // Reads need no proof.
+    call(
+        &f.router,
+        Method::GET,
+        "/api/status",
+        Some(&id),
+        &[("x-moment", "")],
+        Body::empty(),
+    )
+    .await
+    .expect_ok();
+}
+
+#[tokio::test]
+async fn no_password_configured_refuses_everything() {
+    let f = fixture_with("");
+    for uri in [
+        "/api/status",
+        "/api/memories",
+        "/hls/live.m3u8",
+        "/api/events",
+    ] {
+        get(&f.router, uri, None)
+            .await
+            .expect_error(StatusCode::FORBIDDEN, "set an admin password first");
+    }
+    post(&f.router, "/api/buttons/save", None, json!({}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "set an admin password first");
+    for password in ["", PASSWORD] {
+        login(&f.router, password)
+            .await
+            .expect_error(StatusCode::FORBIDDEN, "set an admin password first");
+    }
+    assert!(f.control.presses.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn buttons_reach_the_daemon() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    let reply = post(
+        &f.router,
+        "/api/buttons/save",
+        Some(&id),
+        json!({ "hold_ms": 6000 }),
+    )
+    .await;
+    assert_eq!(
+        reply.expect_ok(),
+        json!({ "pressed": "save", "hold_ms": 6000 })
+    );
+    post(
+        &f.router,
+        "/api/buttons/save",
+        Some(&id),
+        json!({ "hold_ms": 120000 }),
+    )
+    .await
+    .expect_ok();
+    // The upload button takes an optional hold; no body is a short press.
+    call(
+        &f.router,
+        Method::POST,
+        "/api/buttons/upload",
+        Some(&id),
+        &[],
+        Body::empty(),
+    )
+    .await
+    .expect_ok();
+    post(
+        &f.router,
+        "/api/buttons/upload",
+        Some(&id),
+        json!({ "hold_ms": 1500 }),
+    )
+    .await
+    .expect_ok();
+    assert_eq!(
+        *f.control.presses.lock().unwrap(),
+        vec![
+            (ButtonName::Save, Duration::from_secs(6)),
+            (ButtonName::Save, Duration::from_secs(120)),
+            (ButtonName::Upload, Duration::ZERO),
+            (ButtonName::Upload, Duration::from_millis(1500)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn bad_hold_ms_is_a_400_naming_it() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    for bad in [
+        json!(120001),
+        json!(-1),
+        json!(1.5),
+        json!("6000"),
+        json!(true),
+    ] {
+        post(
+            &f.router,
+            "/api/buttons/save",
+            Some(&id),
+            json!({ "hold_ms": bad }),
+        )
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "hold_ms");
+    }
+    for body in ["{\"hold_ms\":", "[6000]"] {
+        call(
+            &f.router,
+            Method::POST,
+            "/api/buttons/save",
+            Some(&id),
+            &[],
+            body,
+        )
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "body");
+    }
+    // Over the body limit.
+    let big = format!(
+        "{{\"hold_ms\":0,\"pad\":\"{}\"}}",
+        "x".repeat(API_BODY_LIMIT)
+    );
+    let reply = call(
+        &f.router,
+        Method::POST,
+        "/api/buttons/save",
+        Some(&id),
+        &[],
+        big,
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text()
+    );
+    assert!(f.control.presses.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn time_from_the_phone() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    let utc_ms: i64 = 1_795_946_400_123;
+    let reply = post(
+        &f.router,
+        "/api/time",
+        Some(&id),
+        json!({ "utc_ms": utc_ms }),
+    )
+    .await;
+    assert_eq!(reply.expect_ok(), json!({ "applied": true }));
+    assert_eq!(*f.control.times.lock().unwrap(), vec![utc_ms * 1000]);
+    for bad in [
+        json!({}),
+        json!({ "utc_ms": "now" }),
+        json!({ "utc_ms": 1.5e12 }),
+        json!({ "utc_ms": 1_000 }),
+        json!({ "utc_ms": i64::MAX }),
+    ] {
+        post(&f.router, "/api/time", Some(&id), bad)
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "utc_ms");
+    }
+    assert_eq!(f.control.times.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn events_stream_the_status_and_are_bounded() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    let request = |id: &str| {
+        Request::get("/api/events")
+            .header(header::COOKIE, format!("{SESSION_COOKIE}={id}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let response = f.router.clone().oneshot(request(&id)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body().into_data_stream();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), body.next())
+            .await
+            .expect("an event within 5 s")
+            .expect("the stream goes on")
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .unwrap_or_else(|| panic!("no data line in {text:?}"));
+    let status: Value = serde_json::from_str(data.trim()).unwrap();
+    assert_eq!(status["recording"], json!(true));
+    assert_eq!(status["version"], json!("test"));
+
+    // The open stream holds one of the slots; fill the rest, then one more is refused.
+    let mut open = Vec::new();
+    for _ in 1..MAX_SSE_CLIENTS {
+        let response = f.router.clone().oneshot(request(&id)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        open.push(response);
+    }
+    let reply = f.router.clone().oneshot(request(&id)).await.unwrap();
+    assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // A client going away frees its slot.
+    drop(body);
+    let response = f.router.clone().oneshot(request(&id)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(open);
+}
