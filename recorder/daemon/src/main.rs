@@ -34,6 +34,8 @@ enum Command {
     Demo(cli::demo::DemoArgs),
     /// Press a button of a running recorder, as the physical button would.
     Press(cli::daemon::PressArgs),
+    /// Read a password on standard input; print the hash for [web] password_hash.
+    HashPassword(cli::daemon::HashPasswordArgs),
     /// Print a running recorder's status as JSON.
     Status(cli::daemon::StatusArgs),
     /// Record from a camera source into the ring until stopped (SIGINT/SIGTERM).
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cli::demo::run(args),
         Command::Press(args) => cli::daemon::press(args),
         Command::Status(args) => cli::daemon::status(args),
+        Command::HashPassword(args) => cli::daemon::hash_password(args),
         Command::Record(args) => cli::record::run(args),
         Command::Export(args) => cli::export::run(args),
     };

@@ -47,7 +47,7 @@ fn ready_watchdog_only_while_bytes_flow_and_stopping() {
             "[ring]\ndevice = {ring:?}\n[source]\nkind = \"test\"\nsilence_s = {SILENCE_S:?}\n\
              [source.test]\nprogram = {wrapper:?}\nwidth = 320\nheight = 240\nbitrate = 300000\n\
              [segments]\ntarget_s = 2\n[memories]\ndir = {memories:?}\n[state]\ndir = {state:?}\n\
-             [control]\nsocket = {socket:?}\n[buttons]\nbackend = \"simulated\"\n",
+             [control]\nsocket = {socket:?}\n[buttons]\nbackend = \"simulated\"\n[web]\nlisten = \"\"\n",
             ring = s(&ring),
             wrapper = s(&wrapper),
             memories = s(&root.join("memories")),

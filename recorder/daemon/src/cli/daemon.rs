@@ -43,6 +43,24 @@ pub struct StatusArgs {
     socket: PathBuf,
 }
 
+/// Options of `hash-password`.
+#[derive(Debug, clap::Args)]
+pub struct HashPasswordArgs {}
+
+/// Reads a password from standard input and prints its hash for `[web] password_hash`.
+pub fn hash_password(_args: HashPasswordArgs) -> Result<Outcome> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 8 || password.len() > 1024 {
+        bail!("the password must be 8 to 1024 characters");
+    }
+    emit(&format!("{}\n", crate::web::hash_password(password)))?;
+    Ok(Outcome::Success)
+}
+
 /// A short press when no hold is given.
 const TAP: Duration = Duration::from_millis(100);
 

@@ -9,6 +9,9 @@ use anyhow::{Context, Result};
 use moment_ring::{DirectIo, FileDevice, FormatOptions};
 use std::path::{Path, PathBuf};
 
+/// The demo's web password, printed at start: the demo listens on 127.0.0.1 only.
+const DEMO_PASSWORD: &str = "moment-demo";
+
 /// Options of `demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -48,12 +51,14 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
          \x20   moment-recorder press save --socket {socket}              # keep the last 30 s\n\
          \x20   moment-recorder press save --hold 6s --socket {socket}    # held: +30 s per 3 s\n\
          \x20   moment-recorder status --socket {socket}\n\
+         demo: web API on http://127.0.0.1:8080 (docs/api.md), password {password}\n\
          demo: memories appear in {memories}; the configuration is {config}\n\
          demo: stop with Ctrl-C",
         ring = ring.display(),
         socket = socket.display(),
         memories = dir.join("memories").display(),
         config = config.display(),
+        password = DEMO_PASSWORD,
     );
     super::daemon::run(super::daemon::RunArgs { config })
 }
@@ -99,10 +104,12 @@ fn demo_config(dir: &Path, ring: &Path) -> String {
          [state]\ndir = {state:?}\n\n\
          [control]\nsocket = {socket:?}\n\n\
          [buttons]\nbackend = \"simulated\"\nsave_step_s = 30.0\nhold_step_s = 3.0\n\n\
+         [web]\nlisten = \"127.0.0.1:8080\"\npassword_hash = {hash:?}\n\n\
          [upload]\nremote = \"\"\n",
         ring = ring.display().to_string(),
         memories = dir.join("memories").display().to_string(),
         state = dir.join("state").display().to_string(),
         socket = dir.join("control.sock").display().to_string(),
+        hash = crate::web::hash_password(DEMO_PASSWORD),
     )
 }

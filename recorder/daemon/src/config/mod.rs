@@ -28,6 +28,26 @@ pub struct Config {
     pub upload: UploadConfig,
     pub state: StateConfig,
     pub control: ControlConfig,
+    pub web: WebConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Address and port of the web app and API; empty turns the web server off.
+    pub listen: String,
+    /// The admin password as an argon2 PHC string (`moment-recorder hash-password`); empty refuses
+    /// every request until one is set.
+    pub password_hash: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: "0.0.0.0:80".into(),
+            password_hash: String::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -144,6 +164,14 @@ impl Config {
         if self.state.dir.is_relative() {
             return Err(key_error("state.dir", "must be an absolute path"));
         }
+        if !self.web.listen.is_empty()
+            && self.web.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(key_error(
+                "web.listen",
+                format!("{:?} is not an address:port such as 0.0.0.0:80", self.web.listen),
+            ));
+        }
         if self.control.socket.is_relative() {
             return Err(key_error("control.socket", "must be an absolute path"));
         }
@@ -228,6 +256,7 @@ mod tests {
             ("[upload]\nwindow = \"1-5\"", "upload.window"),
             ("[source.test]\nfps = 0", "source.test"),
             ("[nonsense]\nx = 1", "nonsense"),
+            ("[web]\nlisten = \"localhost\"", "web.listen"),
         ];
         for (text, key) in cases {
             let err = Config::parse(text).unwrap_err().to_string();

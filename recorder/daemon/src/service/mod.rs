@@ -147,6 +147,7 @@ async fn daemon(config: Config) -> Result<()> {
         )
     })?;
     let control_task = tokio::spawn(control::serve(listener, shared.clone()));
+    let web_task = start_web(&shared).await;
     let result = event_loop(
         &shared,
         &recording,
@@ -157,8 +158,48 @@ async fn daemon(config: Config) -> Result<()> {
     .await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     control_task.abort();
+    if let Some(task) = web_task {
+        task.abort();
+    }
     shutdown(&shared, recording).await;
     result
+}
+
+/// Serves the web app and API (docs/api.md) if `web.listen` is set. A port that cannot be bound is
+/// an error in the log and the status, never a reason to stop recording.
+async fn start_web(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandle<()>> {
+    let web = &shared.config.web;
+    if web.listen.is_empty() {
+        return None;
+    }
+    let listener = match tokio::net::TcpListener::bind(&web.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            shared
+                .board
+                .event("web", format!("cannot listen on web.listen {}: {e}", web.listen));
+            return None;
+        }
+    };
+    if web.password_hash.is_empty() {
+        shared.board.event(
+            "web",
+            "no admin password (web.password_hash): the web app refuses every request",
+        );
+    }
+    let media = crate::web::WebState::new(shared.reader.clone(), shared.memories.clone());
+    let control: Arc<dyn crate::web::Control> = shared.clone();
+    let router = crate::web::router(
+        media,
+        control,
+        crate::web::AuthConfig::new(web.password_hash.clone()),
+    );
+    tracing::info!(listen = %web.listen, "web server started");
+    Some(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "web server stopped");
+        }
+    }))
 }
 
 /// Source events from the capture thread, picked up by the event loop (bounded).
@@ -472,19 +513,37 @@ impl Shared {
     }
 }
 
+impl crate::web::Control for Shared {
+    fn status_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.status())
+            .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+    }
+
+    fn press(&self, button: ButtonName, hold: Duration) -> Result<(), String> {
+        let response = Shared::press(self, button, hold);
+        match response.error {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+
+    fn set_time(&self, utc_us: i64) -> Result<bool, String> {
+        let applied = self.time.set_from_user(utc_us)?;
+        if applied {
+            self.board.event("time", "clock set from the user's time");
+        }
+        Ok(applied)
+    }
+}
+
 impl Handler for Shared {
     fn handle(&self, request: Request) -> Response {
         match request {
             Request::Press { button, hold_ms } => {
                 self.press(button, Duration::from_millis(hold_ms))
             }
-            Request::SetTime { utc_us } => match self.time.set_from_user(utc_us) {
-                Ok(applied) => {
-                    if applied {
-                        self.board.event("time", "clock set from the user's time");
-                    }
-                    Response::ok(serde_json::json!({ "applied": applied }))
-                }
+            Request::SetTime { utc_us } => match crate::web::Control::set_time(self, utc_us) {
+                Ok(applied) => Response::ok(serde_json::json!({ "applied": applied })),
                 Err(e) => Response::error(e),
             },
             Request::Status => match serde_json::to_value(self.status()) {

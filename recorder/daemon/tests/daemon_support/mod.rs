@@ -41,6 +41,8 @@ pub struct Settings {
     pub min_free_mib: u64,
     /// The body of `[upload]`; `ROOT` in it becomes the recorder's directory.
     pub upload: String,
+    /// The body of `[web]`; off unless a test serves the web API.
+    pub web: String,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             memories_dir: None,
             min_free_mib: 16,
             upload: "remote = \"\"\n".into(),
+            web: "listen = \"\"\n".into(),
         }
     }
 }
@@ -143,6 +146,7 @@ impl Recorder {
              [state]\ndir = {state:?}\n\n\
              [control]\nsocket = {socket:?}\n\n\
              [buttons]\nbackend = \"simulated\"\nsave_step_s = {save:?}\nhold_step_s = {hold:?}\n\n\
+             [web]\n{web}\n\
              [upload]\n{upload}",
             ring = s(&self.ring),
             bitrate = settings.bitrate,
@@ -153,6 +157,7 @@ impl Recorder {
             save = settings.save_step_s,
             hold = settings.hold_step_s,
             upload = settings.upload.replace(ROOT, s(self.root())),
+            web = settings.web,
         )
     }
 
