@@ -164,12 +164,13 @@ impl Config {
         if self.state.dir.is_relative() {
             return Err(key_error("state.dir", "must be an absolute path"));
         }
-        if !self.web.listen.is_empty()
-            && self.web.listen.parse::<std::net::SocketAddr>().is_err()
-        {
+        if !self.web.listen.is_empty() && self.web.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(key_error(
                 "web.listen",
-                format!("{:?} is not an address:port such as 0.0.0.0:80", self.web.listen),
+                format!(
+                    "{:?} is not an address:port such as 0.0.0.0:80",
+                    self.web.listen
+                ),
             ));
         }
         if self.control.socket.is_relative() {

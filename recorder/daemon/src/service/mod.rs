@@ -175,9 +175,10 @@ async fn start_web(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandle<()>> 
     let listener = match tokio::net::TcpListener::bind(&web.listen).await {
         Ok(listener) => listener,
         Err(e) => {
-            shared
-                .board
-                .event("web", format!("cannot listen on web.listen {}: {e}", web.listen));
+            shared.board.event(
+                "web",
+                format!("cannot listen on web.listen {}: {e}", web.listen),
+            );
             return None;
         }
     };
