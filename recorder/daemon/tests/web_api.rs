@@ -33,6 +33,8 @@ struct FakeControl {
     presses: Mutex<Vec<(ButtonName, Duration)>>,
     times: Mutex<Vec<i64>>,
     status_calls: Mutex<u64>,
+    ranges: Mutex<Vec<(i64, i64)>>,
+    uploads: Mutex<Vec<String>>,
 }
 
 impl Control for FakeControl {
@@ -50,6 +52,16 @@ impl Control for FakeControl {
     fn set_time(&self, utc_us: i64) -> Result<bool, String> {
         self.times.lock().unwrap().push(utc_us);
         Ok(true)
+    }
+
+    fn save_range(&self, from_us: i64, to_us: i64) -> Result<(), String> {
+        self.ranges.lock().unwrap().push((from_us, to_us));
+        Ok(())
+    }
+
+    fn upload_memory(&self, name: &str) -> Result<(), String> {
+        self.uploads.lock().unwrap().push(name.to_string());
+        Ok(())
     }
 }
 
@@ -596,4 +608,64 @@ async fn events_stream_the_status_and_are_bounded() {
     let response = f.router.clone().oneshot(request(&id)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     drop(open);
+}
+
+#[tokio::test]
+async fn any_range_is_saved_and_any_memory_uploaded_on_request() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    let reply = post(
+        &f.router,
+        "/api/memories",
+        Some(&id),
+        json!({ "from": "2026-11-29T10:00:00Z", "to": 1_795_946_460_000_i64 }),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text());
+    assert_eq!(
+        *f.control.ranges.lock().unwrap(),
+        vec![(1_795_946_400_000_000, 1_795_946_460_000_000)]
+    );
+    for (bad, named) in [
+        (json!({ "to": "2026-11-29T10:00:00Z" }), "from"),
+        (
+            json!({ "from": "yesterday", "to": "2026-11-29T10:00:00Z" }),
+            "from",
+        ),
+        (
+            json!({ "from": "2026-11-29T10:00:00Z", "to": "2026-11-29T09:00:00Z" }),
+            "after",
+        ),
+        (
+            json!({ "from": "2026-11-29T00:00:00Z", "to": "2026-11-29T10:00:00Z" }),
+            "hours",
+        ),
+    ] {
+        post(&f.router, "/api/memories", Some(&id), bad)
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, named);
+    }
+    assert_eq!(f.control.ranges.lock().unwrap().len(), 1);
+    post(&f.router, "/api/memories", None, json!({}))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "log in");
+
+    let name = "2026-11-29_10-01-00-MEMORY.mp4";
+    let reply = post(
+        &f.router,
+        &format!("/api/memories/{name}/upload"),
+        Some(&id),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text());
+    assert_eq!(*f.control.uploads.lock().unwrap(), vec![name.to_string()]);
+    post(
+        &f.router,
+        "/api/memories/..%2Fetc%2Fpasswd/upload",
+        Some(&id),
+        json!({}),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND, "no such memory");
 }

@@ -1,7 +1,7 @@
 //! The web API as the running daemon serves it: the real `moment-recorder run` with `[web]` on a
 //! free port of 127.0.0.1 and an admin password, driven over real HTTP/1.1 like a phone would:
-//! refused without a session, login, status, the SAVE button through the API becoming a memory,
-//! the memory listed and the live playlist served.
+//! refused without a session, login, status, SAVE and a range through the API becoming memories,
+//! the memories listed and the live playlist served.
 
 mod daemon_support;
 mod support;
@@ -116,6 +116,16 @@ fn the_phone_logs_in_sees_status_and_saves_through_the_api() {
     let names = recorder.memory_files();
     assert_eq!(names.len(), 1);
     assert!(body.contains(&names[0]), "{body}");
+
+    // Any range still in the ring, as the timeline's "save this range" sends it.
+    let now_ms = daemon_support::now_us() / 1000;
+    let range = format!("{{\"from\":{},\"to\":{}}}", now_ms - 8_000, now_ms - 4_000);
+    let (status, _, body) = http(port, "POST", "/api/memories", Some(&cookie), &range);
+    assert_eq!(status, 202, "{body}");
+    daemon.wait(SAVE, "a range saved through the API", |s| {
+        at(s, "/saves/completed") == 2
+    });
+    assert_eq!(recorder.memory_files().len(), 2);
 
     let (status, head, body) = http(port, "GET", "/hls/live.m3u8", Some(&cookie), "");
     assert_eq!(status, 200, "{head}");

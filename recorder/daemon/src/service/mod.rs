@@ -189,7 +189,7 @@ async fn start_web(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandle<()>> 
         );
     }
     let media = crate::web::WebState::new(shared.reader.clone(), shared.memories.clone());
-    let control: Arc<dyn crate::web::Control> = shared.clone();
+    let control: Arc<dyn crate::web::Control> = Arc::new(WebControl(shared.clone()));
     let router = crate::web::router(
         media,
         control,
@@ -337,26 +337,30 @@ async fn on_button(shared: &Arc<Shared>, event: ButtonEvent) {
     }
 }
 
-/// Starts a save on a blocking thread; the press time is converted to UTC now, before any wait.
+/// Starts a save for a button press; the press time is converted to UTC now, before any wait.
 fn start_save(shared: &Arc<Shared>, pressed_at: Instant, window: Duration, steps: u32) {
-    use std::sync::atomic::Ordering;
     let end_utc_us = moment_media::system_clock().utc_us - pressed_at.elapsed().as_micros() as i64;
+    let what = format!("SAVE: the last {} s (held {steps} steps)", window.as_secs());
+    if let Err(e) = start_save_range(shared, end_utc_us, window, what) {
+        shared.board.event("save", e);
+    }
+}
+
+/// Starts saving `[end - length, end]` on a blocking thread; refused when `MAX_SAVES` run.
+fn start_save_range(
+    shared: &Arc<Shared>,
+    end_utc_us: i64,
+    length: Duration,
+    what: String,
+) -> Result<(), String> {
+    use std::sync::atomic::Ordering;
     if shared.saves_running.fetch_add(1, Ordering::SeqCst) >= MAX_SAVES {
         shared.saves_running.fetch_sub(1, Ordering::SeqCst);
-        shared
-            .board
-            .event("save", "SAVE refused: two saves are already running");
-        return;
+        return Err("save refused: two saves are already running; try again in a moment".into());
     }
-    shared.board.event(
-        "button",
-        format!("SAVE: the last {} s (held {steps} steps)", window.as_secs()),
-    );
+    shared.board.event("save", what);
     let shared = shared.clone();
-    let request = SaveRequest {
-        end_utc_us,
-        length: window,
-    };
+    let request = SaveRequest { end_utc_us, length };
     tokio::task::spawn_blocking(move || {
         shared.board.saves(|s| s.in_progress = true);
         let result = shared.saver.save(request, &mut |done, total| {
@@ -368,6 +372,7 @@ fn start_save(shared: &Arc<Shared>, pressed_at: Instant, window: Duration, steps
         shared.saves_running.fetch_sub(1, Ordering::SeqCst);
         finish_save(&shared, result);
     });
+    Ok(())
 }
 
 fn finish_save(shared: &Arc<Shared>, result: Result<crate::memories::Memory, SaveError>) {
@@ -514,20 +519,53 @@ impl Shared {
     }
 }
 
-impl crate::web::Control for Shared {
+/// The daemon as the web API sees it; holds the `Arc` so a save can outlive the request.
+struct WebControl(Arc<Shared>);
+
+impl crate::web::Control for WebControl {
     fn status_json(&self) -> serde_json::Value {
-        serde_json::to_value(self.status())
+        serde_json::to_value(self.0.status())
             .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
     }
 
     fn press(&self, button: ButtonName, hold: Duration) -> Result<(), String> {
-        let response = Shared::press(self, button, hold);
-        match response.error {
+        match self.0.press(button, hold).error {
             None => Ok(()),
             Some(e) => Err(e),
         }
     }
 
+    fn set_time(&self, utc_us: i64) -> Result<bool, String> {
+        self.0.set_time(utc_us)
+    }
+
+    fn save_range(&self, from_us: i64, to_us: i64) -> Result<(), String> {
+        let length = Duration::from_micros(to_us.saturating_sub(from_us).max(0) as u64);
+        let what = format!("save of a range from the web app ({} s)", length.as_secs());
+        let _guard = self.0.runtime.enter();
+        start_save_range(&self.0, to_us, length, what)
+    }
+
+    fn upload_memory(&self, name: &str) -> Result<(), String> {
+        let memory = self
+            .0
+            .memories
+            .get(name)
+            .map_err(|_| format!("no memory {name}"))?;
+        let uploads = self.0.uploads.clone();
+        self.0.runtime.spawn(async move {
+            if let Err(e) = uploads.enqueue(&memory.name, memory.size).await {
+                tracing::warn!(error = %e, "web: cannot queue the upload");
+            }
+            if let Err(e) = uploads.upload_now().await {
+                tracing::warn!(error = %e, "web: cannot start uploads");
+            }
+        });
+        Ok(())
+    }
+}
+
+impl Shared {
     fn set_time(&self, utc_us: i64) -> Result<bool, String> {
         let applied = self.time.set_from_user(utc_us)?;
         if applied {
@@ -543,7 +581,7 @@ impl Handler for Shared {
             Request::Press { button, hold_ms } => {
                 self.press(button, Duration::from_millis(hold_ms))
             }
-            Request::SetTime { utc_us } => match crate::web::Control::set_time(self, utc_us) {
+            Request::SetTime { utc_us } => match self.set_time(utc_us) {
                 Ok(applied) => Response::ok(serde_json::json!({ "applied": applied })),
                 Err(e) => Response::error(e),
             },

@@ -42,7 +42,16 @@ pub trait Control: Send + Sync + 'static {
     /// A time from the user (µs since the epoch, UTC), taken only while the clock is not
     /// synchronised: `Ok(true)` when applied, `Ok(false)` when ignored because it is.
     fn set_time(&self, utc_us: i64) -> Result<bool, String>;
+    /// Saves `[from_us, to_us)` of the ring as a memory, like a SAVE of that range. Returns once
+    /// the save is under way (it shows in the status); the error is a message for the user.
+    fn save_range(&self, from_us: i64, to_us: i64) -> Result<(), String>;
+    /// Uploads the memory `name` now, ahead of the policy; the error is a message for the user.
+    fn upload_memory(&self, name: &str) -> Result<(), String>;
 }
+
+/// The longest range `POST /api/memories` saves at once (the ring holds hours; a memory this long
+/// is already gigabytes).
+pub const MAX_SAVE_RANGE: Duration = Duration::from_secs(3 * 3600);
 
 #[derive(Clone)]
 struct ApiState {
@@ -70,6 +79,8 @@ pub(crate) fn routes(control: Arc<dyn Control>, auth: Arc<AuthState>) -> Router 
         .route("/api/buttons/save", post(save))
         .route("/api/buttons/upload", post(upload))
         .route("/api/time", post(set_time))
+        .route("/api/memories", post(save_range))
+        .route("/api/memories/{name}/upload", post(upload_memory))
         .with_state(state)
         .merge(session)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
@@ -211,4 +222,61 @@ async fn set_time(
             ApiError::internal("the clock could not be set; try again")
         })?;
     Ok(Json(serde_json::json!({ "applied": applied })))
+}
+
+/// `POST /api/memories {"from": T, "to": T}` (RFC 3339 or Unix milliseconds): 202 once the save
+/// is under way; it shows in the status.
+async fn save_range(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = json_object(&body_bytes(body)?)?;
+    let time = |key: &str| -> Result<i64, ApiError> {
+        let text = match body.get(key) {
+            Some(Value::String(t)) => t.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "{key} is missing: give an RFC 3339 time or Unix milliseconds"
+                )))
+            }
+        };
+        super::parse_time_param(key, &text).map_err(ApiError::bad_request)
+    };
+    let (from_us, to_us) = (time("from")?, time("to")?);
+    if to_us <= from_us {
+        return Err(ApiError::bad_request("to must be after from"));
+    }
+    if (to_us - from_us) as u128 > MAX_SAVE_RANGE.as_micros() {
+        return Err(ApiError::bad_request(format!(
+            "the range is longer than {} hours: save it in parts",
+            MAX_SAVE_RANGE.as_secs() / 3600
+        )));
+    }
+    state
+        .control
+        .save_range(from_us, to_us)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "saving": true })),
+    ))
+}
+
+/// `POST /api/memories/{name}/upload`: 202 once the upload is queued ahead of the policy.
+async fn upload_memory(
+    State(state): State<ApiState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !crate::memories::is_memory_name(&name) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such memory"));
+    }
+    state
+        .control
+        .upload_memory(&name)
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "uploading": name })),
+    ))
 }
