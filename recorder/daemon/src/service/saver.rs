@@ -5,7 +5,7 @@
 
 use crate::memories::{Memory, MemoryStore, Sidecar, SpaceError};
 use moment_media::export::{self, ExportError, Request, Target};
-use moment_ring::{flags, FileDevice, RingReader};
+use moment_ring::{FileDevice, RingReader};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,7 +96,7 @@ impl Saver {
             report.utc_end_us,
             report.duration_us,
             report.mp4_bytes,
-            self.clipped(&report),
+            report.clipped_start || report.clipped_end,
         );
         self.memories
             .add(&name, &sidecar)
@@ -120,106 +120,11 @@ impl Saver {
         tracing::warn!("saver: the segment in flight did not close in time; saving what exists");
     }
 
-    /// Whether the ring really lacked part of the range. The export calls a range clipped when
-    /// an end falls between two segments' UTC times, but on a continuous recording those times
-    /// jitter around each other (by up to ~0.1 s measured on a loaded machine), so a range can
-    /// start or end in a "gap" that lost nothing. Only a missing neighbour (evicted, not yet
-    /// recorded) or a source restart there is a real clip.
-    fn clipped(&self, report: &export::Report) -> bool {
-        let starts_anew = |seq: u64| {
-            self.reader
-                .segment(seq)
-                .is_none_or(|s| s.meta.flags & flags::DISCONTINUITY != 0)
-        };
-        let start = report.clipped_start
-            && (report.first_seq == 0
-                || self.reader.segment(report.first_seq - 1).is_none()
-                || starts_anew(report.first_seq));
-        let end = report.clipped_end && starts_anew(report.last_seq + 1);
-        start || end
-    }
-
     fn ts_bytes(&self, from_us: i64, to_us: i64) -> u64 {
         self.reader
             .segments_between(from_us, to_us)
             .iter()
             .map(|s| u64::from(s.payload_len))
             .sum()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use moment_ring::{format, DirectIo, FormatOptions, OpenOptions, Ring, SegmentMeta};
-
-    const T0_US: i64 = 1_795_000_000_000_000;
-    const SEGMENT_US: u64 = 2_000_000;
-
-    /// A saver over a ring holding four 2 s segments whose start times jitter by a few ms, as a
-    /// live recording's do; the fourth follows a source restart.
-    fn saver(dir: &std::path::Path) -> (Saver, Ring<FileDevice>) {
-        let path = dir.join("ring.img");
-        std::fs::File::create(&path)
-            .and_then(|f| f.set_len(64 << 20))
-            .unwrap();
-        let dev = FileDevice::open(&path, true, DirectIo::Auto).unwrap();
-        format(&dev, &FormatOptions::default()).unwrap();
-        let mut ring = Ring::open(dev, OpenOptions::default()).unwrap();
-        let jitter_us = [0, 5_000, 2_000, 60_000_000];
-        for (i, jitter) in jitter_us.into_iter().enumerate() {
-            let meta = SegmentMeta {
-                utc_start_us: T0_US + i as i64 * SEGMENT_US as i64 + jitter,
-                duration_us: SEGMENT_US,
-                flags: if i == 3 { flags::DISCONTINUITY } else { 0 },
-                ..SegmentMeta::default()
-            };
-            ring.append(&meta, &[0x47; 188 * 4]).unwrap();
-        }
-        ring.flush().unwrap();
-        let (memories, _) = MemoryStore::open(&dir.join("memories"), 0).unwrap();
-        let saver = Saver {
-            reader: ring.reader(),
-            memories: Arc::new(memories),
-            ffmpeg: PathBuf::from("ffmpeg"),
-            close_wait: Duration::from_secs(1),
-        };
-        (saver, ring)
-    }
-
-    fn report(first_seq: u64, last_seq: u64, start: bool, end: bool) -> export::Report {
-        export::Report {
-            path: PathBuf::new(),
-            mp4_bytes: 0,
-            ts_bytes: 0,
-            first_seq,
-            last_seq,
-            utc_start_us: 0,
-            utc_end_us: 0,
-            duration_us: 0,
-            requested_from_us: 0,
-            requested_to_us: 0,
-            clipped_start: start,
-            clipped_end: end,
-            discontinuities: 0,
-            gaps_us: 0,
-            name_source: None,
-            elapsed: Duration::ZERO,
-        }
-    }
-
-    #[test]
-    fn a_range_ending_between_jittered_segments_is_not_clipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let (saver, _ring) = saver(dir.path());
-        // The range starts in the 5 ms between #1 and #2, or ends in the 2 ms after #2.
-        assert!(!saver.clipped(&report(2, 3, true, false)));
-        assert!(!saver.clipped(&report(1, 2, false, true)));
-        assert!(!saver.clipped(&report(2, 2, false, false)));
-        // Before the oldest segment, after the newest and across a restart, time is missing.
-        assert!(saver.clipped(&report(1, 2, true, false)));
-        assert!(saver.clipped(&report(3, 4, false, true)));
-        assert!(saver.clipped(&report(4, 4, true, false)));
-        assert!(saver.clipped(&report(2, 3, false, true)));
     }
 }

@@ -56,11 +56,22 @@ impl Plan {
             .get(last + 1)
             .filter(|s| s.meta.flags & flags::DISCONTINUITY == 0)
             .cloned();
+        // Consecutive segments' UTC stamps jitter around each other (by up to ~0.1 s measured on a
+        // loaded machine), so an end of the range can fall between two segments of a continuous
+        // recording without any time missing. Time is missing only where there is no neighbour
+        // (evicted, not recorded yet) or the neighbour starts a new recording.
+        let starts_anew =
+            |s: Option<&SegmentInfo>| s.is_none_or(|s| s.meta.flags & flags::DISCONTINUITY != 0);
+        let before = first.checked_sub(1).and_then(|i| all.get(i));
+        let clipped_start = segments[0].meta.utc_start_us > from_us
+            && (before.is_none() || starts_anew(Some(&segments[0])));
+        let clipped_end =
+            segments[segments.len() - 1].utc_end_us() < to_us && starts_anew(all.get(last + 1));
         Ok(Plan {
             from_us,
             to_us,
-            clipped_start: segments[0].meta.utc_start_us > from_us,
-            clipped_end: segments[segments.len() - 1].utc_end_us() < to_us,
+            clipped_start,
+            clipped_end,
             segments,
             tail,
         })
@@ -149,5 +160,74 @@ impl Plan {
             .filter(|&gap| gap > GAP_TOLERANCE_US)
             .map(|gap| gap as u64)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moment_ring::{format, FormatOptions, MemDevice, OpenOptions, Ring, SegmentMeta};
+
+    const T0_US: i64 = 1_795_000_000_000_000;
+    const SEGMENT_US: i64 = 2_000_000;
+
+    /// Four 2 s segments whose start times jitter by a few ms, as a live recording's do; the
+    /// fourth follows a source restart a minute later.
+    fn ring() -> Ring<MemDevice> {
+        let dev = MemDevice::new(8 << 20);
+        format(&dev, &FormatOptions::default()).unwrap();
+        let mut ring = Ring::open(dev, OpenOptions::default()).unwrap();
+        for (i, jitter) in [0, 5_000, 2_000, 60_000_000].into_iter().enumerate() {
+            let meta = SegmentMeta {
+                utc_start_us: T0_US + i as i64 * SEGMENT_US + jitter,
+                duration_us: SEGMENT_US as u64,
+                flags: if i == 3 { flags::DISCONTINUITY } else { 0 },
+                ..SegmentMeta::default()
+            };
+            ring.append(&meta, &[0x47; 188 * 4]).unwrap();
+        }
+        ring.flush().unwrap();
+        ring
+    }
+
+    fn clipped(ring: &Ring<MemDevice>, from_us: i64, to_us: i64) -> (bool, bool) {
+        let plan = Plan::new(&ring.reader(), from_us, to_us).unwrap();
+        (plan.clipped_start, plan.clipped_end)
+    }
+
+    #[test]
+    fn a_range_ending_between_jittered_segments_is_not_clipped() {
+        let ring = ring();
+        // Starts in the 5 ms between #1 and #2; ends in the 2 ms between #2 and #3.
+        assert_eq!(
+            clipped(&ring, T0_US + SEGMENT_US + 1_000, T0_US + 5_000_000),
+            (false, false)
+        );
+        assert_eq!(
+            clipped(&ring, T0_US + 1_000, T0_US + 2 * SEGMENT_US + 6_000),
+            (false, false)
+        );
+        // Before the oldest segment, after the newest and across the restart, time is missing.
+        assert_eq!(
+            clipped(&ring, T0_US - 1_000_000, T0_US + 3_000_000),
+            (true, false)
+        );
+        let newest_end = T0_US + 3 * SEGMENT_US + 60_000_000 + SEGMENT_US;
+        assert_eq!(
+            clipped(&ring, newest_end - 1_000_000, newest_end + 1_000_000),
+            (false, true)
+        );
+        assert_eq!(
+            clipped(&ring, T0_US + 3 * SEGMENT_US + 30_000_000, newest_end),
+            (true, false)
+        );
+        assert_eq!(
+            clipped(
+                &ring,
+                T0_US + 5_000_000,
+                T0_US + 3 * SEGMENT_US + 30_000_000
+            ),
+            (false, true)
+        );
     }
 }
