@@ -10,24 +10,12 @@ use moment_ring::{DirectIo, FileDevice, OpenOptions, Ring};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use support::{finish, format_64m, s, Run, BIN};
+use support::{finish, format_64m, have_ffmpeg, s, Run, BIN};
 
 /// 2026-11-29T10:00:00Z, where the test recording starts.
 const START_US: i64 = 1_795_946_400_000_000;
 /// A time zone three hours east of UTC that needs no tzdata.
 const TZ: &str = "XYZ-3";
-
-fn have_ffmpeg() -> bool {
-    let ok = Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "ffmpeg missing: install it (ci/install-deps.sh)"
-    );
-    ok
-}
 
 /// 30 s of 320x240 H.264 (GOP 1 s) and AAC, encoded once per build directory.
 fn fixture() -> &'static [u8] {

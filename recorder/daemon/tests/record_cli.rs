@@ -8,7 +8,7 @@ use moment_ring::{flags, DirectIo, FileDevice, OpenOptions, Ring, SegmentInfo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{cli, finish, format_64m, s, BIN};
+use support::{cli, finish, format_64m, have_ffmpeg, s, BIN};
 
 /// A small live test pattern: cheap enough for a slow CI machine.
 const SMALL_TEST: [&str; 10] = [
@@ -23,18 +23,6 @@ const SMALL_TEST: [&str; 10] = [
     "--segment",
     "2s",
 ];
-
-fn have_ffmpeg() -> bool {
-    let ok = Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "ffmpeg missing: install it (ci/install-deps.sh)"
-    );
-    ok
-}
 
 fn segments(ring: &Path) -> Vec<SegmentInfo> {
     let dev = FileDevice::open(ring, false, DirectIo::Auto).unwrap();

@@ -2,6 +2,8 @@
 //! ffmpeg-made H.264 cut by the segmenter, and a real memories directory. Most requests go through
 //! the router directly (`oneshot`); one test serves it on a TCP port and lets ffmpeg be the client.
 
+mod support;
+
 use axum::body::{to_bytes, Body};
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
@@ -16,23 +18,12 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use support::have_ffmpeg;
 use tower::ServiceExt;
 
 /// 2026-11-29T10:00:00Z, where the test recording starts.
 const START_US: i64 = 1_795_946_400_000_000;
 const MEMORY: &str = "2026-11-29_10-00-00-MEMORY.mp4";
-
-fn have_ffmpeg() -> bool {
-    let ok = Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "ffmpeg missing: install it (ci/install-deps.sh)"
-    );
-    ok
-}
 
 /// 6 s of 320x240 H.264 at 25 fps with a keyframe every second, cut into 2 s segments.
 fn fixture() -> &'static [Segment] {

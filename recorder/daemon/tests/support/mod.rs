@@ -53,6 +53,19 @@ impl Run {
     }
 }
 
+/// True when ffmpeg runs. With `CI` set its absence fails the test instead of skipping it.
+pub fn have_ffmpeg() -> bool {
+    let ok = Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "ffmpeg missing: install it (ci/install-deps.sh)"
+    );
+    ok
+}
+
 /// Runs `moment-recorder ARGS…` to completion (bounded by `COMMAND_LIMIT`).
 pub fn cli(args: &[&str]) -> Run {
     let child = Command::new(BIN)
