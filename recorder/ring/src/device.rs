@@ -91,56 +91,36 @@ pub(crate) fn check_aligned(
     }
 }
 
-impl<D: Device + ?Sized> Device for Arc<D> {
-    fn len(&self) -> u64 {
-        (**self).len()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        (**self).read_at(offset, buf)
-    }
-    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
-        (**self).write_at(offset, buf)
-    }
-    fn sync(&self) -> io::Result<()> {
-        (**self).sync()
-    }
-    fn name(&self) -> String {
-        (**self).name()
-    }
-    fn sync_in_background(&self, done: SyncDone) {
-        (**self).sync_in_background(done)
-    }
-    fn wait_background_syncs(&self) -> io::Result<()> {
-        (**self).wait_background_syncs()
-    }
-    fn io_handle(&self) -> Option<Arc<dyn Device>> {
-        (**self).io_handle()
-    }
+/// A shared or borrowed device is the device: every method goes to the one behind it.
+macro_rules! forward_device {
+    ($($target:ty),+) => {$(
+        impl<D: Device + ?Sized> Device for $target {
+            fn len(&self) -> u64 {
+                (**self).len()
+            }
+            fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+                (**self).read_at(offset, buf)
+            }
+            fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
+                (**self).write_at(offset, buf)
+            }
+            fn sync(&self) -> io::Result<()> {
+                (**self).sync()
+            }
+            fn name(&self) -> String {
+                (**self).name()
+            }
+            fn sync_in_background(&self, done: SyncDone) {
+                (**self).sync_in_background(done)
+            }
+            fn wait_background_syncs(&self) -> io::Result<()> {
+                (**self).wait_background_syncs()
+            }
+            fn io_handle(&self) -> Option<Arc<dyn Device>> {
+                (**self).io_handle()
+            }
+        }
+    )+};
 }
 
-impl<D: Device + ?Sized> Device for &D {
-    fn len(&self) -> u64 {
-        (**self).len()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        (**self).read_at(offset, buf)
-    }
-    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
-        (**self).write_at(offset, buf)
-    }
-    fn sync(&self) -> io::Result<()> {
-        (**self).sync()
-    }
-    fn name(&self) -> String {
-        (**self).name()
-    }
-    fn sync_in_background(&self, done: SyncDone) {
-        (**self).sync_in_background(done)
-    }
-    fn wait_background_syncs(&self) -> io::Result<()> {
-        (**self).wait_background_syncs()
-    }
-    fn io_handle(&self) -> Option<Arc<dyn Device>> {
-        (**self).io_handle()
-    }
-}
+forward_device!(Arc<D>, &D);
