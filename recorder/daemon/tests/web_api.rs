@@ -85,6 +85,11 @@ fn new_ring(dir: &Path) -> Ring<FileDevice> {
 }
 
 fn fixture_with(hash: &str) -> Fixture {
+    fixture_serving(hash, None)
+}
+
+/// A fixture whose `web.hls_js` is `hls_js` (written into the fixture's directory).
+fn fixture_serving(hash: &str, hls_js: Option<&[u8]>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let ring = new_ring(dir.path());
     let memories = Arc::new(
@@ -93,11 +98,13 @@ fn fixture_with(hash: &str) -> Fixture {
             .0,
     );
     let control = Arc::new(FakeControl::default());
-    let router = router(
-        WebState::new(ring.reader(), memories),
-        control.clone(),
-        AuthConfig::new(hash),
-    );
+    let mut media = WebState::new(ring.reader(), memories);
+    if let Some(bytes) = hls_js {
+        let path = dir.path().join("hls.min.js");
+        std::fs::write(&path, bytes).unwrap();
+        media = media.with_hls_js(path);
+    }
+    let router = router(media, control.clone(), AuthConfig::new(hash));
     Fixture {
         router,
         control,
@@ -668,4 +675,94 @@ async fn any_range_is_saved_and_any_memory_uploaded_on_request() {
     )
     .await
     .expect_error(StatusCode::NOT_FOUND, "no such memory");
+}
+
+#[tokio::test]
+async fn the_app_loads_without_a_session_with_its_security_headers() {
+    // Even before a password is set: the app must load to say what to do.
+    for f in [fixture(), fixture_with("")] {
+        let page = get(&f.router, "/", None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        assert!(page.text().contains("<title>Moment</title>"));
+        let h = &page.headers;
+        assert!(h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+
+        let script = get(&f.router, "/ui/app.js", None).await;
+        assert_eq!(script.status, StatusCode::OK);
+        assert!(script.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
+        // A repeat visit revalidates in one small answer.
+        let etag = script.headers[header::ETAG].to_str().unwrap().to_string();
+        let again = call(
+            &f.router,
+            Method::GET,
+            "/ui/app.js",
+            None,
+            &[("if-none-match", &etag)],
+            Body::empty(),
+        )
+        .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+        assert!(again.body.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn only_the_apps_own_files_are_open() {
+    let f = fixture();
+    // Unknown files, traversal and the API stay behind the session.
+    for uri in [
+        "/ui/secret.js",
+        "/ui/../src/main.rs",
+        "/ui/%2e%2e%2fCargo.toml",
+        "/ui/",
+        "/api/timeline",
+    ] {
+        get(&f.router, uri, None)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "log in first");
+    }
+    let session = logged_in(&f.router).await;
+    get(&f.router, "/ui/secret.js", Some(&session))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "no such file");
+}
+
+#[tokio::test]
+async fn hls_js_is_served_from_its_file_and_missing_is_a_clear_404() {
+    let f = fixture();
+    get(&f.router, "/vendor/hls.min.js", None)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "hls.js is not installed");
+    let script = b"window.Hls = function () {};";
+    let f = fixture_serving(password_hash(), Some(script));
+    let reply = get(&f.router, "/vendor/hls.min.js", None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.body, script);
+    assert!(reply.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+}
+
+#[tokio::test]
+async fn the_timeline_of_an_empty_ring_is_empty() {
+    let f = fixture();
+    let session = logged_in(&f.router).await;
+    let timeline = get(&f.router, "/api/timeline", Some(&session))
+        .await
+        .expect_ok();
+    assert_eq!(
+        timeline,
+        json!({"from_ms": null, "to_ms": null, "segments": 0, "spans": []})
+    );
 }

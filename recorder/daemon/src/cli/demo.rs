@@ -21,6 +21,13 @@ pub struct DemoArgs {
     /// Size of the ring file (sparse) when it is first made.
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1G")]
     size: u64,
+    /// hls.js for the live view in browsers without native HLS (`bash ci/demo.sh` installs it).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "web/node_modules/hls.js/dist/hls.min.js"
+    )]
+    hls_js: PathBuf,
 }
 
 pub fn run(args: DemoArgs) -> Result<Outcome> {
@@ -39,9 +46,16 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
             ring.display()
         );
     }
+    let hls_js = args.hls_js.canonicalize().unwrap_or_else(|_| {
+        eprintln!(
+            "demo: {} is missing (npm ci in web/ installs it): the live view will need Safari",
+            args.hls_js.display()
+        );
+        PathBuf::new()
+    });
     let config = dir.join("config.toml");
     if !config.exists() {
-        std::fs::write(&config, demo_config(&dir, &ring))
+        std::fs::write(&config, demo_config(&dir, &ring, &hls_js))
             .with_context(|| format!("writing {}", config.display()))?;
     }
     let socket = dir.join("control.sock");
@@ -51,7 +65,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
          \x20   moment-recorder press save --socket {socket}              # keep the last 30 s\n\
          \x20   moment-recorder press save --hold 6s --socket {socket}    # held: +30 s per 3 s\n\
          \x20   moment-recorder status --socket {socket}\n\
-         demo: web API on http://127.0.0.1:8080 (docs/api.md), password {password}\n\
+         demo: open http://127.0.0.1:8080 (password {password}); the API is in docs/api.md\n\
          demo: memories appear in {memories}; the configuration is {config}\n\
          demo: stop with Ctrl-C",
         ring = ring.display(),
@@ -94,7 +108,7 @@ fn make_ring(path: &Path, size: u64) -> Result<()> {
 
 /// A configuration for a machine without a camera or buttons; short save steps so a visitor sees
 /// a memory without waiting three minutes.
-fn demo_config(dir: &Path, ring: &Path) -> String {
+fn demo_config(dir: &Path, ring: &Path, hls_js: &Path) -> String {
     format!(
         "# Written by `moment-recorder demo`; every key is described in docs/config.md.\n\
          [ring]\ndevice = {ring:?}\n\n\
@@ -104,12 +118,13 @@ fn demo_config(dir: &Path, ring: &Path) -> String {
          [state]\ndir = {state:?}\n\n\
          [control]\nsocket = {socket:?}\n\n\
          [buttons]\nbackend = \"simulated\"\nsave_step_s = 30.0\nhold_step_s = 3.0\n\n\
-         [web]\nlisten = \"127.0.0.1:8080\"\npassword_hash = {hash:?}\n\n\
+         [web]\nlisten = \"127.0.0.1:8080\"\npassword_hash = {hash:?}\nhls_js = {hls_js:?}\n\n\
          [upload]\nremote = \"\"\n",
         ring = ring.display().to_string(),
         memories = dir.join("memories").display().to_string(),
         state = dir.join("state").display().to_string(),
         socket = dir.join("control.sock").display().to_string(),
         hash = crate::web::hash_password(DEMO_PASSWORD),
+        hls_js = hls_js.display().to_string(),
     )
 }

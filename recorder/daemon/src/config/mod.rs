@@ -39,6 +39,9 @@ pub struct WebConfig {
     /// The admin password as an argon2 PHC string (`moment-recorder hash-password`); empty refuses
     /// every request until one is set.
     pub password_hash: String,
+    /// hls.js (`dist/hls.min.js` of its npm package) for browsers without native HLS; empty = none
+    /// (the app still works, the live view then needs Safari).
+    pub hls_js: PathBuf,
 }
 
 impl Default for WebConfig {
@@ -46,6 +49,7 @@ impl Default for WebConfig {
         WebConfig {
             listen: "0.0.0.0:80".into(),
             password_hash: String::new(),
+            hls_js: PathBuf::from("/usr/share/moment-recorder/www/hls.min.js"),
         }
     }
 }

@@ -188,7 +188,10 @@ async fn start_web(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandle<()>> 
             "no admin password (web.password_hash): the web app refuses every request",
         );
     }
-    let media = crate::web::WebState::new(shared.reader.clone(), shared.memories.clone());
+    let mut media = crate::web::WebState::new(shared.reader.clone(), shared.memories.clone());
+    if !web.hls_js.as_os_str().is_empty() {
+        media = media.with_hls_js(web.hls_js.clone());
+    }
     let control: Arc<dyn crate::web::Control> = Arc::new(WebControl(shared.clone()));
     let router = crate::web::router(
         media,

@@ -324,7 +324,7 @@ pub(crate) async fn guard(
         .into_response();
     }
     let path = request.uri().path();
-    if path == "/api/login" || path == "/api/logout" {
+    if path == "/api/login" || path == "/api/logout" || super::ui::is_public(path) {
         return next.run(request).await;
     }
     if !auth.config.is_set() {

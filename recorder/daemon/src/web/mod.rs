@@ -1,9 +1,11 @@
-//! The daemon's web API (docs/api.md): HLS playlists and segments served straight from the ring,
-//! the memories directory (list, download with byte ranges, delete), status (plain and live SSE),
-//! the buttons, the time, and login. Saves of a range, settings and the UI are not here yet.
+//! The daemon's web app and API (docs/api.md): the app's static files (ui.rs), HLS playlists and
+//! segments served straight from the ring, the ring's timeline, the memories directory (list,
+//! download with byte ranges, delete, save a range, upload), status (plain and live SSE), the
+//! buttons, the time, and login.
 //!
-//! [`router`] is what the daemon serves: every route behind the admin session and the CSRF rule
-//! (auth.rs). [`media_routes`] alone has **no authentication** and is for tests only.
+//! [`router`] is what the daemon serves: every route but the app's files and login behind the
+//! admin session, every state change behind the CSRF rule (auth.rs). [`media_routes`] alone has
+//! **no authentication** and is for tests only.
 //!
 //! Recording never waits on the web: segments are read through the ring's bounded, revocable pins
 //! on blocking threads, a few at a time, and every request has a time limit and a body limit.
@@ -15,6 +17,8 @@ mod hls;
 mod memories;
 mod playlist;
 mod range;
+mod timeline;
+mod ui;
 
 pub use api::{
     Control, API_BODY_LIMIT, EARLIEST_UTC_MS, LATEST_UTC_MS, MAX_SSE_CLIENTS, SSE_INTERVAL,
@@ -27,6 +31,8 @@ pub use auth::{
 pub use error::ApiError;
 pub use playlist::{format_program_date_time, parse_time_param, LIVE_WINDOW, MAX_RANGE_SEGMENTS};
 pub use range::{parse_range, ByteRange, RangeRequest};
+pub use timeline::{Timeline, MAX_TIMELINE_SPANS};
+pub use ui::HLS_JS_URL;
 
 use crate::memories::MemoryStore;
 use axum::error_handling::HandleErrorLayer;
@@ -35,6 +41,7 @@ use axum::middleware;
 use axum::routing::get;
 use axum::{BoxError, Router};
 use moment_ring::{FileDevice, RingReader};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -52,6 +59,8 @@ pub struct WebState {
     pub(crate) ring: RingReader<FileDevice>,
     pub(crate) memories: Arc<MemoryStore>,
     pub(crate) segment_reads: Arc<Semaphore>,
+    /// hls.js, installed from its npm package (`web.hls_js`); the app works without it.
+    pub(crate) hls_js: Option<PathBuf>,
 }
 
 impl WebState {
@@ -60,7 +69,14 @@ impl WebState {
             ring,
             memories,
             segment_reads: Arc::new(Semaphore::new(MAX_SEGMENT_READS)),
+            hls_js: None,
         }
+    }
+
+    /// Serves `path` as hls.js at [`HLS_JS_URL`].
+    pub fn with_hls_js(mut self, path: PathBuf) -> WebState {
+        self.hls_js = Some(path);
+        self
     }
 }
 
@@ -68,8 +84,10 @@ impl WebState {
 /// the admin session and the CSRF rule (see auth.rs and docs/api.md).
 pub fn router(media: WebState, control: Arc<dyn Control>, auth: AuthConfig) -> Router {
     let auth = Arc::new(auth::AuthState::new(auth));
+    let ui = ui::routes(media.hls_js.clone());
     media_routes(media)
         .merge(api::routes(control, auth.clone()))
+        .merge(ui)
         .layer(middleware::from_fn_with_state(auth, auth::guard))
 }
 
@@ -83,6 +101,7 @@ pub fn media_routes(state: WebState) -> Router {
         .route("/hls/live.m3u8", get(hls::live))
         .route("/hls/range.m3u8", get(hls::range))
         .route("/hls/segment/{file}", get(hls::segment))
+        .route("/api/timeline", get(timeline::timeline))
         .route("/api/memories", get(memories::list))
         .route(
             "/api/memories/{name}",

@@ -1,0 +1,102 @@
+// The settings page: a form over GET/PUT /api/settings. Only what changed is sent; a value the
+// recorder refuses is shown next to its field with the recorder's own explanation.
+
+import { get, put } from './api.js';
+import { logout, showError } from './app.js';
+
+const $ = (id) => document.getElementById(id);
+let loaded = null;
+
+export function init() {
+  $('settings-form').addEventListener('submit', save);
+  $('logout').addEventListener('click', logout);
+}
+
+export async function show() {
+  clearErrors();
+  $('settings-saved').textContent = '';
+  try {
+    loaded = await get('/api/settings');
+    fill(loaded);
+    $('settings-unavailable').hidden = true;
+    $('settings-save').disabled = false;
+  } catch (err) {
+    if (err.status === 401) return;
+    $('settings-unavailable').textContent = `Settings cannot be read: ${err.message}`;
+    $('settings-unavailable').hidden = false;
+    $('settings-save').disabled = true;
+  }
+}
+
+function fields() {
+  return [...document.querySelectorAll('#settings-form [data-field]')];
+}
+
+function valueOf(settings, path) {
+  const [section, key] = path.split('.');
+  const s = settings[section];
+  if (!s) return undefined;
+  if (path === 'video.size') return `${s.width}x${s.height}`;
+  return s[key];
+}
+
+function fill(settings) {
+  $('video-settings').hidden = !settings.video;
+  for (const input of fields()) {
+    const value = valueOf(settings, input.dataset.field);
+    input.value = value === undefined || value === null ? '' : String(value);
+  }
+}
+
+// The changed fields as a partial settings object.
+function patch() {
+  const out = {};
+  for (const input of fields()) {
+    const path = input.dataset.field;
+    const [section, key] = path.split('.');
+    if (section === 'video' && !loaded.video) continue;
+    const before = valueOf(loaded, path);
+    const raw = input.value.trim();
+    if (raw === String(before ?? '')) continue;
+    out[section] = out[section] || {};
+    if (path === 'video.size') {
+      const [w, h] = raw.split('x').map(Number);
+      out.video.width = w;
+      out.video.height = h;
+    } else if (input.type === 'number') {
+      out[section][key] = raw === '' ? null : Number(raw);
+    } else {
+      out[section][key] = raw;
+    }
+  }
+  return out;
+}
+
+function clearErrors() {
+  for (const p of document.querySelectorAll('#settings-form [data-error]')) p.textContent = '';
+  $('settings-error').textContent = '';
+}
+
+async function save(event) {
+  event.preventDefault();
+  clearErrors();
+  if (!loaded) return;
+  const body = patch();
+  if (!Object.keys(body).length) {
+    $('settings-saved').textContent = 'Nothing changed.';
+    return;
+  }
+  $('settings-save').disabled = true;
+  try {
+    loaded = await put('/api/settings', body);
+    fill(loaded);
+    $('settings-saved').textContent = 'Saved.';
+  } catch (err) {
+    const slot = err.field && document.querySelector(`#settings-form [data-error="${CSS.escape(err.field)}"]`);
+    if (slot) slot.textContent = err.message;
+    else if (err.status === 400) $('settings-error').textContent = err.message;
+    else showError(err);
+  } finally {
+    $('settings-save').disabled = false;
+  }
+}

@@ -1,0 +1,94 @@
+// The status page: what the recorder is doing, in words and numbers a person can check: is it
+// recording, how far back the ring reaches, uploads, the clock, the network, the version, and the
+// last things that happened.
+
+import { onStatus } from './app.js';
+import { bytes, clock, dayAndClock, el, span } from './format.js';
+
+const $ = (id) => document.getElementById(id);
+const ACTIVITY = {
+  idle: 'nothing to upload',
+  uploading: 'uploading',
+  'waiting-for-window': 'waiting for the upload window',
+  'waiting-to-retry': 'waiting to retry after a failure',
+  'waiting-for-button': 'waiting for the UPLOAD button',
+  disabled: 'off: no upload target is set up',
+  stopped: 'stopped (see the log)',
+};
+let visible = false;
+let latest = null;
+
+export function init() {
+  onStatus((s) => {
+    latest = s;
+    if (visible) render(s);
+  });
+}
+
+export function show() {
+  visible = true;
+  if (latest) render(latest);
+}
+
+export function hide() {
+  visible = false;
+}
+
+function card(title, rows) {
+  const dl = el('dl');
+  for (const [key, value] of rows) {
+    if (value === undefined) continue;
+    dl.append(el('dt', { text: key }), el('dd', { text: value === null ? '–' : String(value) }));
+  }
+  return el('div', { class: 'card', 'data-card': title }, el('h2', { text: title }), dl);
+}
+
+function render(s) {
+  const r = s.recording;
+  const ring = s.ring;
+  const reach = ring.oldest_utc_us && ring.newest_utc_end_us
+    ? (ring.newest_utc_end_us - ring.oldest_utc_us) / 1e6 : null;
+  const u = s.uploads || {};
+  const cards = [
+    card('Recording', [
+      ['State', r.running ? (r.seconds_since_data !== null && r.seconds_since_data < 15 ? 'recording' : 'waiting for the camera') : 'stopped'],
+      ['Source', r.source],
+      ['Last data', r.seconds_since_data === null ? 'never' : `${r.seconds_since_data.toFixed(1)} s ago`],
+      ['Recorded since start', bytes(r.bytes)],
+      ['Segments', `${r.segments_sent} (${r.segments_dropped} dropped)`],
+      ['Camera restarts', r.source_restarts],
+    ]),
+    card('Ring', [
+      ['Holds', reach === null ? 'nothing yet' : span(reach)],
+      ['From', ring.oldest_utc_us ? dayAndClock(ring.oldest_utc_us / 1000) : null],
+      ['To', ring.newest_utc_end_us ? dayAndClock(ring.newest_utc_end_us / 1000) : null],
+      ['Used', `${bytes(ring.used_bytes)} of ${bytes(ring.capacity_bytes)}`],
+      ['Segments', ring.segment_count],
+      ['Fault', ring.failed || 'none'],
+    ]),
+    card('Memories and uploads', [
+      ['Memories', s.memories],
+      ['Uploads', ACTIVITY[u.activity] || u.activity],
+      ['Upload policy', u.policy],
+      ['Uploading now', u.current ? u.current.name : 'nothing'],
+      ['Waiting', u.pending],
+      ['Failed attempts', u.failed],
+      ['Uploaded', u.done],
+      ['Last error', u.last_error || 'none'],
+      ['Saves', `${s.saves.completed} done, ${s.saves.failed} failed`],
+      ['Last save error', s.saves.last_error || 'none'],
+    ]),
+    card('System', [
+      ['Time', `${dayAndClock(s.time.utc_us / 1000)}${s.time.synced ? '' : ' (not synchronised)'}`],
+      ['LED', s.led.pattern],
+      ['Buttons', s.buttons.backend],
+      ['Network', s.network ? s.network.mode : undefined],
+      ['Booted slot', s.system ? (s.system.booted_slot ?? 'unknown') : undefined],
+      ['Version', s.version],
+    ]),
+  ];
+  $('status-grid').replaceChildren(...cards);
+  const events = [...(s.events || [])].reverse().map((e) => el('li', {},
+    el('time', { text: clock(e.utc_us / 1000) }), el('span', { text: `${e.kind}: ${e.message}` })));
+  $('events').replaceChildren(...(events.length ? events : [el('li', { class: 'muted', text: 'Nothing yet.' })]));
+}
