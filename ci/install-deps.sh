@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian 12 machine with rustup: Rust components, the
-# test runner and Debian packages. Idempotent and quiet when everything is already there.
+# test runner, Debian packages (Chromium for the browser tests) and the web app's npm packages
+# (hls.js, served by the recorder; playwright-core, which drives Chromium). Idempotent and quiet
+# when everything is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone)
+readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]} > 0)); then
   echo "install-deps: apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -23,4 +28,12 @@ done
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "install-deps: cargo install cargo-nextest"
   cargo install cargo-nextest --locked
+fi
+
+# npm ci again only when the lock file changed since the last install.
+stamp="web/node_modules/.moment-installed-lock"
+if ! cmp -s web/package-lock.json "$stamp" 2>/dev/null; then
+  echo "install-deps: npm ci (web/)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  cp web/package-lock.json "$stamp"
 fi

@@ -1,0 +1,221 @@
+//! The web app in a real browser: Debian's Chromium driven by playwright-core (web/tests/
+//! browser.mjs) against the real daemon with the `test` source. Logged-out access refused, login,
+//! the live view plays, SAVE in the page makes a memory that plays, a memory is deleted after the
+//! confirmation, a minute of scroll-back is marked and saved, the app works without hls.js, and
+//! phone-size screenshots land in `<target tmp>/browser-artifacts/`. Also: ffmpeg as a second,
+//! independent HLS client decodes the live playlist without errors.
+
+mod daemon_support;
+mod support;
+
+use daemon_support::{have_tools, Recorder, Settings};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "browser test password";
+/// The browser scenario's whole budget (it waits for a minute of recording to scrub back over).
+const BROWSER_LIMIT: Duration = Duration::from_secs(300);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Node, Chromium and `npm ci` in web/ (ci/install-deps.sh); missing ones skip, except under CI.
+fn have_browser(test: &str) -> bool {
+    let web = repo().join("web/node_modules");
+    let missing = [
+        (
+            "node",
+            Command::new("node")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+        ),
+        ("/usr/bin/chromium", Path::new("/usr/bin/chromium").exists()),
+        (
+            "web/node_modules/playwright-core",
+            web.join("playwright-core").is_dir(),
+        ),
+        (
+            "web/node_modules/hls.js",
+            web.join("hls.js/dist/hls.min.js").is_file(),
+        ),
+    ]
+    .into_iter()
+    .find(|(_, ok)| !ok);
+    if let Some((what, _)) = missing {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} is missing: run ci/install-deps.sh"
+        );
+        eprintln!("SKIPPED {test}: {what} is missing (fails when CI is set)");
+        return false;
+    }
+    true
+}
+
+fn web_settings(port: u16) -> Settings {
+    let hash = moment_recorder::web::hash_password(PASSWORD);
+    let hls_js = repo().join("web/node_modules/hls.js/dist/hls.min.js");
+    Settings {
+        bitrate: 400_000,
+        save_step_s: 10.0,
+        web: format!(
+            "listen = \"127.0.0.1:{port}\"\npassword_hash = {hash:?}\nhls_js = {:?}\n",
+            hls_js.canonicalize().expect("hls.js").display().to_string()
+        ),
+        ..Settings::default()
+    }
+}
+
+/// Runs `program` with `args` to completion within `limit`; (success, stdout+stderr).
+fn run_bounded(mut command: Command, limit: Duration) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let file = std::fs::File::create(&out).unwrap();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .expect("start the client");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    match status {
+        Some(status) => (status.success(), text),
+        None => (false, format!("{text}\n(killed after {limit:?})")),
+    }
+}
+
+#[test]
+fn the_web_app_works_in_a_real_browser() {
+    let test = "the_web_app_works_in_a_real_browser";
+    if !have_tools(test) || !have_browser(test) {
+        return;
+    }
+    let port = free_port();
+    let recorder = Recorder::new(&web_settings(port));
+    let mut daemon = recorder.start();
+    daemon.wait_recording();
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
+    let mut node = Command::new("node");
+    node.current_dir(repo().join("web")).args([
+        "tests/browser.mjs",
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+        "--password",
+        PASSWORD,
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+    ]);
+    let (ok, output) = run_bounded(node, BROWSER_LIMIT);
+    println!("{output}\nscreenshots: {}", artifacts.display());
+    assert!(
+        ok,
+        "the browser scenario failed:\n{output}\ndaemon log:\n{}",
+        daemon.log_tail()
+    );
+    assert!(output.contains("\nPASSED"), "{output}");
+    for shot in [
+        "phone-live",
+        "phone-memories",
+        "phone-status",
+        "phone-settings",
+    ] {
+        assert!(
+            artifacts.join(format!("{shot}.png")).is_file(),
+            "screenshot {shot} missing"
+        );
+    }
+    let status = daemon.status();
+    assert_eq!(status["recording"]["segments_dropped"], 0, "{status}");
+}
+
+#[test]
+fn ffmpeg_decodes_the_live_playlist_without_errors() {
+    let test = "ffmpeg_decodes_the_live_playlist_without_errors";
+    if !have_tools(test) {
+        return;
+    }
+    let port = free_port();
+    let hash = moment_recorder::web::hash_password(PASSWORD);
+    let recorder = Recorder::new(&Settings {
+        web: format!("listen = \"127.0.0.1:{port}\"\npassword_hash = {hash:?}\nhls_js = \"\"\n"),
+        ..Settings::default()
+    });
+    let mut daemon = recorder.start();
+    daemon.wait_history(Duration::from_secs(6));
+    let cookie = login(port);
+
+    let mut ffmpeg = Command::new("ffmpeg");
+    ffmpeg.args([
+        "-hide_banner",
+        "-nostdin",
+        "-v",
+        "error",
+        "-headers",
+        &format!("Cookie: {cookie}\r\n"),
+        "-i",
+        &format!("http://127.0.0.1:{port}/hls/live.m3u8"),
+        "-t",
+        "10",
+        "-f",
+        "null",
+        "-",
+    ]);
+    let (ok, output) = run_bounded(ffmpeg, Duration::from_secs(90));
+    assert!(ok, "ffmpeg failed:\n{output}");
+    assert!(
+        output.trim().is_empty(),
+        "ffmpeg reported errors while decoding the live playlist:\n{output}"
+    );
+    let status = daemon.status();
+    assert_eq!(status["recording"]["segments_dropped"], 0, "{status}");
+}
+
+/// Logs in over plain HTTP; the session cookie (`moment_session=...`).
+fn login(port: u16) -> String {
+    use std::io::{Read, Write};
+    let body = format!("{{\"password\":{PASSWORD:?}}}");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nX-Moment: 1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "login: {answer}");
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string()
+}

@@ -1,0 +1,265 @@
+// The web app in a real browser (Debian's Chromium driven by playwright-core) against a running
+// recorder with the `test` source: what a person does on a phone, step by step. Started by
+// recorder/daemon/tests/web_browser.rs, which runs the daemon and passes its address; exits
+// non-zero with the failing step, its error and a screenshot. Every wait is bounded.
+//
+//   node web/tests/browser.mjs --url http://127.0.0.1:PORT --password PW --artifacts DIR
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    password: { type: 'string' },
+    artifacts: { type: 'string', default: 'target/browser-artifacts' },
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+  },
+});
+if (!args.url || !args.password) {
+  console.error('usage: browser.mjs --url URL --password PASSWORD [--artifacts DIR]');
+  process.exit(2);
+}
+mkdirSync(args.artifacts, { recursive: true });
+
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+const LAPTOP = { viewport: { width: 1280, height: 800 } };
+const WAIT = 30000;
+
+const browser = await chromium.launch({
+  executablePath: args.chromium,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
+    '--autoplay-policy=no-user-gesture-required'],
+});
+
+let page = null;
+let failures = 0;
+const pageErrors = [];
+
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    failures += 1;
+    console.log(`not ok - ${name}: ${err && err.stack ? err.stack : err}`);
+    if (page) {
+      const shot = join(args.artifacts, `failed-${name.replace(/\W+/g, '-')}.png`);
+      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+      console.log(`  screenshot: ${shot}`);
+    }
+    throw err;
+  }
+}
+
+function watch(p) {
+  p.on('pageerror', (e) => pageErrors.push(e.message));
+}
+
+async function login(p) {
+  await p.goto(args.url + '/');
+  await p.waitForSelector('#page-login:not([hidden])', { timeout: WAIT });
+  await p.fill('#login-password', args.password);
+  await p.click('#login-submit');
+  await p.waitForSelector('#page-live:not([hidden])', { timeout: WAIT });
+}
+
+// Resolves once the element's currentTime has moved on by `seconds` (the video really plays).
+async function playsOn(p, selector, seconds) {
+  const start = await p.$eval(selector, (v) => v.currentTime);
+  await p.waitForFunction(([sel, from, by]) => {
+    const v = document.querySelector(sel);
+    return v && !v.paused && v.currentTime >= from + by && v.readyState >= 2;
+  }, [selector, start, seconds], { timeout: WAIT, polling: 200 });
+}
+
+const api = (p, path) => p.evaluate(async (url) => {
+  const r = await fetch(url, { credentials: 'same-origin' });
+  return { status: r.status, body: r.headers.get('content-type')?.includes('json') ? await r.json() : null };
+}, path);
+
+async function memories(p) {
+  const r = await api(p, '/api/memories');
+  if (r.status !== 200) throw new Error(`GET /api/memories: ${r.status}`);
+  return r.body;
+}
+
+// Polls `check` (async, in this process) until it returns a truthy value, at most `ms`.
+async function until(what, check, ms = WAIT) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function waitForMemoryCount(p, count) {
+  await until(`${count} memories`, async () => (await memories(p)).length >= count, 60000);
+}
+
+async function shot(p, name) {
+  await p.screenshot({ path: join(args.artifacts, `${name}.png`) });
+}
+
+try {
+  const anonymous = await browser.newContext(PHONE);
+  page = await anonymous.newPage();
+  watch(page);
+
+  await step('logged out: the app shows the login form and the API refuses', async () => {
+    await page.goto(args.url + '/');
+    await page.waitForSelector('#page-login:not([hidden])', { timeout: WAIT });
+    for (const path of ['/api/status', '/api/memories', '/hls/live.m3u8', '/api/timeline']) {
+      const r = await api(page, path);
+      if (r.status !== 401) throw new Error(`${path} answered ${r.status} without a session`);
+    }
+    await shot(page, 'phone-login');
+  });
+
+  await step('a wrong password is refused with a message', async () => {
+    await page.fill('#login-password', 'not the password');
+    await page.click('#login-submit');
+    await page.waitForFunction(() => document.getElementById('login-error').textContent.includes('Wrong'), null, { timeout: WAIT });
+  });
+
+  await step('without hls.js the app still loads and shows the status', async () => {
+    const bare = await browser.newContext(PHONE);
+    const p = await bare.newPage();
+    watch(p);
+    await p.route('**/vendor/hls.min.js', (route) => route.abort());
+    await login(p);
+    await p.waitForFunction(() => document.getElementById('rec').dataset.state === 'on', null, { timeout: WAIT });
+    await p.click('a[data-page=status]');
+    await p.waitForSelector('[data-card=Recording]', { timeout: WAIT });
+    const text = await p.textContent('[data-card=Recording]');
+    if (!text.includes('recording')) throw new Error(`status card says: ${text}`);
+    await bare.close();
+  });
+  await anonymous.close();
+
+  const phone = await browser.newContext(PHONE);
+  page = await phone.newPage();
+  watch(page);
+  const opened = Date.now();
+
+  await step('log in and the live view plays', async () => {
+    await login(page);
+    await playsOn(page, '#video', 0.5);
+    console.log(`  first frames after ${Date.now() - opened} ms from opening the page`);
+    await playsOn(page, '#video', 2);
+    const badge = await page.textContent('#mode-badge');
+    if (badge !== 'LIVE') throw new Error(`badge says ${badge}`);
+    await shot(page, 'phone-live');
+  });
+
+  let before = [];
+  await step('SAVE in the app makes a memory that plays in the page', async () => {
+    before = await memories(page);
+    const save = await page.$('#btn-save');
+    const box = await save.boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.waitForTimeout(150);
+    await page.mouse.up();
+    await waitForMemoryCount(page, before.length + 1);
+    await page.click('a[data-page=memories]');
+    const now = await memories(page);
+    const name = now.map((m) => m.name).find((n) => !before.some((m) => m.name === n));
+    if (!name) throw new Error(`no new memory: before ${JSON.stringify(before)} now ${JSON.stringify(now)}`);
+    const item = `li.memory[data-name="${name}"]`;
+    await page.waitForSelector(item, { timeout: WAIT });
+    await page.click(`${item} [data-action=play]`);
+    await playsOn(page, `${item} video`, 1);
+    await shot(page, 'phone-memories');
+  });
+
+  await step('delete a memory after confirming', async () => {
+    const list = await memories(page);
+    const victim = list[list.length - 1].name;
+    const item = `li.memory[data-name="${victim}"]`;
+    await page.click(`${item} [data-action=delete]`);
+    await page.waitForSelector('#confirm[open]', { timeout: WAIT });
+    await shot(page, 'phone-delete-confirm');
+    await page.click('#confirm-ok');
+    await page.waitForSelector(item, { state: 'detached', timeout: WAIT });
+    const after = await memories(page);
+    if (after.some((m) => m.name === victim)) throw new Error(`${victim} is still listed`);
+  });
+
+  await step('scrub back a minute, mark a range and save it; the memory plays', async () => {
+    await page.click('a[data-page=live]');
+    // The ring must hold more than a minute before there is a minute to go back to.
+    await until('75 s in the ring', async () => {
+      const t = (await api(page, '/api/timeline')).body;
+      return t && t.to_ms - t.from_ms > 75000;
+    }, 120000);
+    await playsOn(page, '#video', 0.5);
+    const liveAt = await page.evaluate(() => Date.parse(new Date().toDateString()) && Date.now());
+    await page.click('#back-60');
+    await page.waitForFunction(() => document.getElementById('mode-badge').textContent.startsWith('REPLAY'), null, { timeout: WAIT });
+    await playsOn(page, '#video', 1);
+    await page.click('#mark-in');
+    await playsOn(page, '#video', 4);
+    await page.click('#mark-out');
+    const range = await page.textContent('#mark-text');
+    await shot(page, 'phone-replay-marked');
+    const count = (await memories(page)).length;
+    await page.click('#save-range');
+    await waitForMemoryCount(page, count + 1);
+    const list = await memories(page);
+    const saved = list.reduce((a, b) => (Date.parse(a.saved) > Date.parse(b.saved) ? a : b));
+    const from = Date.parse(saved.from);
+    const behind = (liveAt - from) / 1000;
+    if (!(behind > 30 && behind < 120)) throw new Error(`the saved range starts ${behind} s before the click (marked ${range})`);
+    if (!(saved.duration_s >= 2 && saved.duration_s <= 20)) throw new Error(`the saved range lasts ${saved.duration_s} s (marked ${range})`);
+    console.log(`  saved ${saved.name}: ${saved.duration_s} s starting ${behind.toFixed(1)} s before the jump (marked ${range})`);
+    await page.click('a[data-page=memories]');
+    const item = `li.memory[data-name="${saved.name}"]`;
+    await page.waitForSelector(item, { timeout: WAIT });
+    await page.click(`${item} [data-action=play]`);
+    await playsOn(page, `${item} video`, 1);
+  });
+
+  await step('status and settings pages render at phone size', async () => {
+    await page.click('a[data-page=status]');
+    await page.waitForSelector('[data-card=Ring]', { timeout: WAIT });
+    await shot(page, 'phone-status');
+    await page.click('a[data-page=settings]');
+    await page.waitForSelector('#page-settings:not([hidden])', { timeout: WAIT });
+    await page.waitForTimeout(500);
+    await shot(page, 'phone-settings');
+  });
+
+  await step('the laptop layout', async () => {
+    const laptop = await browser.newContext(LAPTOP);
+    const p = await laptop.newPage();
+    watch(p);
+    await login(p);
+    await playsOn(p, '#video', 1);
+    await p.screenshot({ path: join(args.artifacts, 'laptop-live.png') });
+    await laptop.close();
+  });
+
+  await step('log out: the session is gone', async () => {
+    await page.click('#logout');
+    await page.waitForSelector('#page-login:not([hidden])', { timeout: WAIT });
+    const r = await api(page, '/api/status');
+    if (r.status !== 401) throw new Error(`/api/status answered ${r.status} after logout`);
+  });
+
+  await step('no script errors in any page', async () => {
+    if (pageErrors.length) throw new Error(pageErrors.join('\n'));
+  });
+} catch {
+  // The failing step printed itself.
+} finally {
+  await browser.close();
+}
+console.log(failures ? `FAILED (${failures})` : 'PASSED');
+process.exit(failures ? 1 : 0);
