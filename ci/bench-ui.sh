@@ -22,7 +22,7 @@ demo_pid=$!
 
 # The live playlist needs a few segments: wait until the recorder has recorded for a while.
 for _ in $(seq 1 60); do
-  if curl -fsS -o /dev/null http://127.0.0.1:8080/; then break; fi
+  if curl -fsS -o /dev/null http://127.0.0.1:8080/ 2>/dev/null; then break; fi
   sleep 0.5
 done
 sleep 12

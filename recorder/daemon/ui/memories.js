@@ -3,7 +3,7 @@
 // exists anywhere else.
 
 import { del, get, post } from './api.js';
-import { confirmDialog, onStatus, showError, toast } from './app.js';
+import { confirmDialog, lastStatus, onStatus, showError, toast } from './app.js';
 import { bytes, dayAndClock, duration, el, percent } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -51,13 +51,43 @@ function statusChanged(s) {
   else if (changed) render();
 }
 
+// Updates the list in place: an item being watched keeps its player across refreshes.
 function render() {
   const total = list.reduce((n, m) => n + m.size, 0);
   $('memories-summary').textContent = list.length ? `${list.length} · ${bytes(total)}` : '';
   $('memories-empty').hidden = list.length > 0;
-  const open = new Set([...document.querySelectorAll('#memories-list video')].map((v) => v.dataset.name));
-  const items = [...list].reverse().map((m) => item(m, open.has(m.name)));
-  $('memories-list').replaceChildren(...items);
+  const container = $('memories-list');
+  const existing = new Map([...container.children].map((node) => [node.dataset.name, node]));
+  const ordered = [...list].reverse().map((m) => {
+    const node = existing.get(m.name) || item(m);
+    refreshItem(node, m);
+    return node;
+  });
+  for (const [name, node] of existing) {
+    if (!list.some((m) => m.name === name)) node.remove();
+  }
+  ordered.forEach((node, i) => {
+    if (container.children[i] !== node) container.insertBefore(node, container.children[i] || null);
+  });
+}
+
+// The parts of an item that change: upload state, size and whether it can be uploaded now.
+function refreshItem(node, m) {
+  node.memory = m;
+  node.querySelector('.m-head').replaceChildren(el('span', { class: 'm-when', text: when(m) }), uploadTag(m));
+  const meta = [duration(m.duration_s), bytes(m.size)];
+  if (m.clipped) meta.push('shorter than asked: the ring held less');
+  if (m.usb_exported) meta.push('on USB');
+  node.querySelector('.m-meta').textContent = meta.join(' · ');
+  const upload = node.querySelector('[data-action=upload]');
+  const off = uploadsOff();
+  upload.disabled = m.upload === 'done' || off || Boolean(uploading && uploading.name === m.name);
+  upload.title = off ? 'No upload target is set up' : '';
+}
+
+function uploadsOff() {
+  const s = lastStatus();
+  return Boolean(s && s.uploads && s.uploads.activity === 'disabled');
 }
 
 function uploadTag(m) {
@@ -71,25 +101,21 @@ function when(m) {
   return t ? dayAndClock(t) : m.name.replace('-MEMORY.mp4', '');
 }
 
-function item(m, playing) {
+function item(m) {
   const url = `/api/memories/${encodeURIComponent(m.name)}`;
   const node = el('li', { class: 'memory', 'data-name': m.name });
-  const meta = [duration(m.duration_s), bytes(m.size)];
-  if (m.clipped) meta.push('shorter than asked: the ring held less');
-  if (m.usb_exported) meta.push('on USB');
-  const play = el('button', { type: 'button', text: playing ? 'Close' : 'Play', 'data-action': 'play' });
-  const upload = el('button', { type: 'button', text: 'Upload', 'data-action': 'upload', disabled: m.upload === 'done' || (uploading && uploading.name === m.name) });
+  const play = el('button', { type: 'button', text: 'Play', 'data-action': 'play' });
+  const upload = el('button', { type: 'button', text: 'Upload', 'data-action': 'upload' });
   const remove = el('button', { type: 'button', text: 'Delete', 'data-action': 'delete' });
   node.append(
-    el('div', { class: 'm-head' }, el('span', { class: 'm-when', text: when(m) }), uploadTag(m)),
-    el('div', { class: 'm-meta', text: meta.join(' · ') }),
+    el('div', { class: 'm-head' }),
+    el('div', { class: 'm-meta' }),
     el('div', { class: 'm-actions' },
       play,
       el('a', { href: url, download: m.name, text: 'Download', 'data-action': 'download' }),
       upload,
       remove),
   );
-  if (playing) node.append(player(m, url));
   play.addEventListener('click', () => {
     const existing = node.querySelector('video');
     if (existing) {
@@ -112,10 +138,11 @@ function item(m, playing) {
     }
   });
   remove.addEventListener('click', async () => {
-    const elsewhere = m.upload === 'done' || m.usb_exported;
+    const current = node.memory || m;
+    const elsewhere = current.upload === 'done' || current.usb_exported;
     const text = elsewhere
-      ? `Delete ${when(m)} from the recorder? It is kept where it was uploaded or copied.`
-      : `Delete ${when(m)}? It was never uploaded or copied: it will be gone for good.`;
+      ? `Delete ${when(current)} from the recorder? It is kept where it was uploaded or copied.`
+      : `Delete ${when(current)}? It was never uploaded or copied: it will be gone for good.`;
     if (!(await confirmDialog(text))) return;
     try {
       await del(url);
