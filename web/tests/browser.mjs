@@ -47,9 +47,10 @@ async function step(name, fn) {
   } catch (err) {
     failures += 1;
     console.log(`not ok - ${name}: ${err && err.stack ? err.stack : err}`);
-    if (page) {
-      const shot = join(args.artifacts, `failed-${name.replace(/\W+/g, '-')}.png`);
-      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+    const pages = browser.contexts().flatMap((c) => c.pages());
+    for (const [i, p] of pages.entries()) {
+      const shot = join(args.artifacts, `failed-${name.replace(/\W+/g, '-')}-${i}.png`);
+      await p.screenshot({ path: shot, fullPage: true }).catch(() => {});
       console.log(`  screenshot: ${shot}`);
     }
     throw err;
@@ -71,10 +72,19 @@ async function login(p) {
 // Resolves once the element's currentTime has moved on by `seconds` (the video really plays).
 async function playsOn(p, selector, seconds) {
   const start = await p.$eval(selector, (v) => v.currentTime);
-  await p.waitForFunction(([sel, from, by]) => {
-    const v = document.querySelector(sel);
-    return v && !v.paused && v.currentTime >= from + by && v.readyState >= 2;
-  }, [selector, start, seconds], { timeout: WAIT, polling: 200 });
+  try {
+    await p.waitForFunction(([sel, from, by]) => {
+      const v = document.querySelector(sel);
+      return v && !v.paused && v.currentTime >= from + by && v.readyState >= 2;
+    }, [selector, start, seconds], { timeout: WAIT, polling: 200 });
+  } catch (err) {
+    const state = await p.$eval(selector, (v) => ({
+      currentTime: v.currentTime, paused: v.paused, readyState: v.readyState,
+      error: v.error && v.error.message, src: v.currentSrc,
+      message: document.getElementById('player-msg')?.textContent,
+    })).catch(() => null);
+    throw new Error(`${selector} did not play ${seconds} s on from ${start}: ${JSON.stringify(state)}`);
+  }
 }
 
 const api = (p, path) => p.evaluate(async (url) => {
@@ -128,7 +138,7 @@ try {
     await page.waitForFunction(() => document.getElementById('login-error').textContent.includes('Wrong'), null, { timeout: WAIT });
   });
 
-  await step('without hls.js the app still loads and shows the status', async () => {
+  await step('without hls.js the app still loads, shows the status and plays natively if it can', async () => {
     const bare = await browser.newContext(PHONE);
     const p = await bare.newPage();
     watch(p);
@@ -139,6 +149,15 @@ try {
     await p.waitForSelector('[data-card=Recording]', { timeout: WAIT });
     const text = await p.textContent('[data-card=Recording]');
     if (!text.includes('recording')) throw new Error(`status card says: ${text}`);
+    // The live view falls back to the browser's own HLS (Safari's path), or says why it cannot play.
+    await p.click('a[data-page=live]');
+    const native = await p.evaluate(() => document.createElement('video').canPlayType('application/vnd.apple.mpegurl'));
+    if (native) {
+      await playsOn(p, '#video', 1);
+      console.log(`  played through the browser's native HLS (canPlayType: ${native})`);
+    } else {
+      await p.waitForSelector('#player-msg:not([hidden])', { timeout: WAIT });
+    }
     await bare.close();
   });
   await anonymous.close();

@@ -38,7 +38,7 @@ let savesCompleted = null;
 export function init() {
   video = $('video');
   timeline = new Timeline($('timeline'), (t) => seekTo(t));
-  $('go-live').addEventListener('click', () => goLive());
+  $('go-live').addEventListener('click', () => goLive(true));
   $('back-60').addEventListener('click', () => seekBy(-60000));
   $('back-10').addEventListener('click', () => seekBy(-10000));
   $('fwd-10').addEventListener('click', () => seekBy(10000));
@@ -58,6 +58,7 @@ export function init() {
     });
   }
   video.addEventListener('ended', onEnded);
+  video.addEventListener('error', onNativeError);
   video.addEventListener('playing', () => { retries = 0; message(''); });
   video.addEventListener('pause', () => { $('play-pause').textContent = '▶'; });
   video.addEventListener('play', () => { $('play-pause').textContent = '❚❚'; });
@@ -140,6 +141,28 @@ async function play(url, startS) {
   video.play().catch(() => {});
 }
 
+// The browser's own player failed (hls.js reports through its own events): start again where we
+// were, a bounded number of times.
+function onNativeError() {
+  if (hls || !video.getAttribute('src')) return;
+  if (retries >= MAX_RETRIES) {
+    message('Playback stopped. Press LIVE to try again.');
+    return;
+  }
+  retries += 1;
+  message('The video stream broke off; retrying…');
+  const mine = generation;
+  setTimeout(() => {
+    if (mine !== generation) return;
+    if (mode === 'replay' && lastWall !== null) {
+      replayMap = null;
+      seekTo(lastWall, false);
+    } else {
+      goLive(false);
+    }
+  }, 1500);
+}
+
 function startHlsJs(Hls, url, startS) {
   hls = new Hls({
     startPosition: startS ?? -1,
@@ -169,8 +192,8 @@ function startHlsJs(Hls, url, startS) {
       setTimeout(() => { if (mine === hls) play(url, startS); }, 2000);
     } else if (code === 404 || code === 410) {
       // The ring moved on under a replay: start again where we are.
-      if (mode === 'replay' && lastWall !== null) seekTo(lastWall + 1000);
-      else setTimeout(() => { if (mine === hls) goLive(); }, 1000);
+      if (mode === 'replay' && lastWall !== null) seekTo(lastWall + 1000, false);
+      else setTimeout(() => { if (mine === hls) goLive(false); }, 1000);
     } else {
       message('The connection to the recorder dropped; retrying…');
       setTimeout(() => { if (mine === hls) hls.startLoad(); }, 2000);
@@ -221,20 +244,22 @@ function offsetFor(map, t) {
   return seg.start + Math.max(0, Math.min(seg.dur, (t - seg.pdt) / 1000));
 }
 
-function goLive() {
+// `fresh`: a person asked for it, so the retry budget starts over.
+function goLive(fresh = true) {
   mode = 'live';
   replayMap = null;
-  retries = 0;
+  if (fresh) retries = 0;
   message('');
   renderMode();
   play('/hls/live.m3u8', null);
 }
 
 // Watch the moment `t` (wall ms): within the loaded replay window by seeking, else a new window.
-async function seekTo(t) {
+// `fresh` as for goLive.
+async function seekTo(t, fresh = true) {
   const newest = timeline.to;
   if (newest === undefined || newest === null || t >= newest - LIVE_EDGE_MS) {
-    goLive();
+    goLive(fresh);
     return;
   }
   t = snapIntoRecording(Math.max(t, timeline.from));
@@ -262,7 +287,7 @@ async function seekTo(t) {
   mode = 'replay';
   replayMap = map;
   lastWall = t;
-  retries = 0;
+  if (fresh) retries = 0;
   renderMode();
   play(url, offsetFor(map, t));
 }
