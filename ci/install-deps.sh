@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl)
+readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl
+  hostapd dnsmasq-base wpasupplicant iw udhcpc iproute2)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod memories;
+pub mod network;
 pub mod recording;
 pub mod service;
 pub mod signals;
