@@ -4,4 +4,7 @@
 //! (`config_files.rs`). Recording never depends on any of it.
 
 pub mod config_files;
+pub mod linux;
 pub mod machine;
+pub mod manager;
+pub mod system;

@@ -1,0 +1,461 @@
+//! Runs the Wi-Fi on its own thread, because scans and tool starts block for seconds: feeds the
+//! state machine what the system reports, performs what it decides, keeps the network chosen in
+//! the wizard on /data, and publishes a view for the status and the web. Commands arrive through a
+//! small bounded queue; nothing here can stop recording.
+
+use super::config_files::{ap_ssid, ApSettings, Passphrase, Ssid, StationSettings};
+use super::machine::{Action, Input, Machine, Mode, Timing};
+use super::system::{ScanResult, StationState, WifiSystem};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Commands waiting at once; one more is refused with "busy".
+const COMMAND_QUEUE: usize = 8;
+/// How often the manager looks at the system.
+const TICK: Duration = Duration::from_secs(1);
+/// Largest saved-network file read.
+const MAX_SAVED_BYTES: u64 = 4096;
+
+/// How the manager runs (from `[network]`, docs/config.md).
+#[derive(Clone, Debug)]
+pub struct NetworkSettings {
+    pub interface: String,
+    pub ap_passphrase: Passphrase,
+    pub ap_channel: u8,
+    pub country: String,
+    pub timing: Timing,
+    /// `wifi.json`: the network to join (mode 0600: it holds the password).
+    pub saved_network: PathBuf,
+    /// hostapd's control directory and the tools' files.
+    pub run_dir: PathBuf,
+}
+
+/// The network to join, as stored.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SavedNetwork {
+    pub ssid: String,
+    pub passphrase: Option<String>,
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+impl SavedNetwork {
+    /// Checked settings for wpa_supplicant; the error says what to change.
+    pub fn station(&self) -> Result<StationSettings, String> {
+        Ok(StationSettings {
+            ssid: Ssid::new(&self.ssid)?,
+            passphrase: match self.passphrase.as_deref() {
+                None | Some("") => None,
+                Some(p) => Some(Passphrase::new(p)?),
+            },
+            hidden: self.hidden,
+        })
+    }
+}
+
+pub enum Command {
+    /// Join this network (checked with `SavedNetwork::station` first) and keep it.
+    Join(SavedNetwork),
+    /// Forget the saved network: AP mode until a new one is set.
+    Forget,
+    /// Scan again (in AP mode the access point drops for a few seconds).
+    Rescan,
+    /// Both buttons held: setup mode.
+    Reset,
+}
+
+/// What the status and the web show.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkView {
+    pub mode: Mode,
+    /// The setup wizard is open (no network yet, a reset, or a new network not yet joined).
+    pub setup: bool,
+    /// The access point's name (shown on the wizard and the status).
+    pub ap_ssid: String,
+    pub station_ssid: Option<String>,
+    pub address: Option<String>,
+    pub ap_clients: u32,
+    /// Why the last attempt to join failed, until a join succeeds.
+    pub last_error: Option<String>,
+    pub networks: Vec<ScanResult>,
+    pub scanned_unix_ms: Option<i64>,
+}
+
+/// The running manager; stops its thread when dropped.
+pub struct NetworkHandle {
+    view: Arc<Mutex<NetworkView>>,
+    commands: SyncSender<Command>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl NetworkHandle {
+    pub fn view(&self) -> NetworkView {
+        self.view
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn send(&self, command: Command) -> Result<(), String> {
+        self.commands.try_send(command).map_err(|e| match e {
+            TrySendError::Full(_) => "the network is busy; try again in a few seconds".to_string(),
+            TrySendError::Disconnected(_) => "the network manager has stopped".to_string(),
+        })
+    }
+}
+
+impl Drop for NetworkHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the manager's thread with `system`.
+pub fn start(
+    settings: NetworkSettings,
+    system: Box<dyn WifiSystem>,
+) -> std::io::Result<NetworkHandle> {
+    let saved = load_saved(&settings);
+    let mac = system.mac().unwrap_or([0; 6]);
+    let ap_name = String::from_utf8_lossy(ap_ssid(mac).as_bytes()).into_owned();
+    let machine = Machine::new(settings.timing, saved.is_some());
+    let view = Arc::new(Mutex::new(NetworkView {
+        mode: machine.mode(),
+        setup: machine.setup_open(),
+        ap_ssid: ap_name,
+        station_ssid: saved.as_ref().map(|s| s.ssid.clone()),
+        address: None,
+        ap_clients: 0,
+        last_error: None,
+        networks: Vec::new(),
+        scanned_unix_ms: None,
+    }));
+    let (commands, receiver) = mpsc::sync_channel(COMMAND_QUEUE);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut worker = Worker {
+        settings,
+        system,
+        machine,
+        saved,
+        view: view.clone(),
+        connected: false,
+        mac,
+    };
+    let stop_flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("network".into())
+        .spawn(move || {
+            worker.act(Input::Start);
+            while !stop_flag.load(Ordering::SeqCst) {
+                match receiver.recv_timeout(TICK) {
+                    Ok(command) => worker.command(command),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                worker.observe();
+                worker.act(Input::Tick);
+            }
+            worker.system.stop();
+        })?;
+    Ok(NetworkHandle {
+        view,
+        commands,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+fn load_saved(settings: &NetworkSettings) -> Option<SavedNetwork> {
+    let path = &settings.saved_network;
+    let read = || -> Result<Option<SavedNetwork>, String> {
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        if meta.len() > MAX_SAVED_BYTES {
+            return Err(format!("{} bytes is too large", meta.len()));
+        }
+        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        let saved: SavedNetwork = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        saved.station()?;
+        Ok(Some(saved))
+    };
+    read().unwrap_or_else(|e| {
+        tracing::error!(path = %path.display(), error = %e, "network: the saved network is unusable; setup mode");
+        None
+    })
+}
+
+struct Worker {
+    settings: NetworkSettings,
+    system: Box<dyn WifiSystem>,
+    machine: Machine,
+    saved: Option<SavedNetwork>,
+    view: Arc<Mutex<NetworkView>>,
+    connected: bool,
+    mac: [u8; 6],
+}
+
+impl Worker {
+    fn update(&self, change: impl FnOnce(&mut NetworkView)) {
+        let mut view = self.view.lock().unwrap_or_else(PoisonError::into_inner);
+        change(&mut view);
+        view.mode = self.machine.mode();
+        view.setup = self.machine.setup_open();
+        view.last_error = self.machine.last_error().map(str::to_string);
+        view.station_ssid = self.saved.as_ref().map(|s| s.ssid.clone());
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Join(network) => {
+                let text = serde_json::to_vec_pretty(&network).expect("plain data serialises");
+                if let Err(e) =
+                    crate::atomic_file::write_atomic(&self.settings.saved_network, &text)
+                {
+                    tracing::error!(error = %e, "network: cannot save the network");
+                    self.update(|v| v.last_error = Some("the network could not be saved".into()));
+                    return;
+                }
+                self.saved = Some(network);
+                self.act(Input::Configured(true));
+            }
+            Command::Forget => {
+                if let Err(e) = std::fs::remove_file(&self.settings.saved_network) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::error!(error = %e, "network: cannot forget the network");
+                    }
+                }
+                self.saved = None;
+                self.act(Input::Configured(false));
+            }
+            Command::Rescan => {
+                if self.machine.mode() == Mode::Ap {
+                    self.enter_ap();
+                } else {
+                    // Station mode: scanning would drop the connection; keep the old list.
+                    tracing::info!("network: rescan ignored in station mode");
+                }
+            }
+            Command::Reset => self.act(Input::Reset),
+        }
+    }
+
+    fn observe(&mut self) {
+        let seen = self.system.observe();
+        let input = match seen.station {
+            StationState::Connected { ref address } => {
+                let address = address.clone();
+                self.update(|v| v.address = Some(address));
+                (!self.connected).then_some(Input::Connected)
+            }
+            StationState::Failed(ref reason) => Some(Input::Failed(reason.clone())),
+            StationState::Joining if self.connected => Some(Input::Disconnected),
+            _ => None,
+        };
+        self.connected = matches!(seen.station, StationState::Connected { .. });
+        if !self.connected {
+            self.update(|v| v.address = None);
+        }
+        self.update(|v| v.ap_clients = seen.ap_clients);
+        self.machine
+            .step(Instant::now(), Input::ApClients(seen.ap_clients));
+        if let Some(input) = input {
+            self.act(input);
+        }
+    }
+
+    fn act(&mut self, input: Input) {
+        let before = self.machine.mode();
+        let action = self.machine.step(Instant::now(), input);
+        if self.machine.mode() != before {
+            tracing::info!(from = ?before, to = ?self.machine.mode(), "network: mode");
+        }
+        match action {
+            Some(Action::EnterAp) => self.enter_ap(),
+            Some(Action::EnterStation) => self.enter_station(),
+            None => self.update(|_| {}),
+        }
+    }
+
+    fn enter_ap(&mut self) {
+        self.system.stop();
+        self.connected = false;
+        match self.system.scan() {
+            Ok(mut networks) => {
+                networks.sort_by_key(|n| std::cmp::Reverse(n.signal_dbm));
+                let now = moment_media::system_clock().utc_us / 1000;
+                self.update(|v| {
+                    v.networks = networks;
+                    v.scanned_unix_ms = Some(now);
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "network: scan failed; keeping the old list"),
+        }
+        let ap = ApSettings {
+            interface: self.settings.interface.clone(),
+            ssid: ap_ssid(self.mac),
+            passphrase: self.settings.ap_passphrase.clone(),
+            channel: self.settings.ap_channel,
+            country: self.settings.country.clone(),
+            ctrl_dir: self
+                .settings
+                .run_dir
+                .join("hostapd")
+                .to_string_lossy()
+                .into_owned(),
+        };
+        if let Err(e) = self.system.start_ap(&ap) {
+            tracing::error!(error = %e, "network: the access point did not start");
+        }
+        self.update(|v| v.address = None);
+    }
+
+    fn enter_station(&mut self) {
+        self.system.stop();
+        self.connected = false;
+        let station = self.saved.as_ref().map(SavedNetwork::station);
+        match station {
+            Some(Ok(station)) => {
+                if let Err(e) = self.system.start_station(&station) {
+                    self.act(Input::Failed(e));
+                    return;
+                }
+            }
+            Some(Err(e)) => {
+                self.act(Input::Failed(e));
+                return;
+            }
+            None => {
+                self.act(Input::Configured(false));
+                return;
+            }
+        }
+        self.update(|_| {});
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::system::{SimulatedNetwork, SimulatedWifi};
+    use super::*;
+
+    fn settings(dir: &std::path::Path) -> NetworkSettings {
+        NetworkSettings {
+            interface: "wlan0".into(),
+            ap_passphrase: Passphrase::new("moment-setup").unwrap(),
+            ap_channel: 6,
+            country: String::new(),
+            timing: Timing {
+                join_limit: Duration::from_secs(3),
+                retry_every: Duration::from_secs(3600),
+            },
+            saved_network: dir.join("wifi.json"),
+            run_dir: dir.join("run"),
+        }
+    }
+
+    fn wait_for(
+        handle: &NetworkHandle,
+        what: &str,
+        ok: impl Fn(&NetworkView) -> bool,
+    ) -> NetworkView {
+        for _ in 0..200 {
+            let view = handle.view();
+            if ok(&view) {
+                return view;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out waiting for {what}: {:?}", handle.view());
+    }
+
+    #[test]
+    fn the_wizard_joins_a_network_and_a_wrong_password_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wifi = SimulatedWifi::demo();
+        wifi.join_delay = Duration::from_millis(100);
+        let handle = start(settings(dir.path()), Box::new(wifi)).unwrap();
+        let view = wait_for(&handle, "AP mode", |v| v.mode == Mode::Ap);
+        assert!(view.setup);
+        assert_eq!(view.ap_ssid, "Moment-DE30");
+        assert_eq!(view.networks[0].ssid, "HomeNet", "strongest first");
+
+        let join = |password: &str| {
+            handle
+                .send(Command::Join(SavedNetwork {
+                    ssid: "HomeNet".into(),
+                    passphrase: Some(password.into()),
+                    hidden: false,
+                }))
+                .unwrap();
+        };
+        join("wrong-password");
+        let view = wait_for(&handle, "the failure", |v| {
+            v.mode == Mode::Ap && v.last_error.is_some()
+        });
+        assert!(view.setup);
+        assert!(view.last_error.unwrap().contains("wrong password"));
+        join("moment-home");
+        let view = wait_for(&handle, "station mode", |v| v.mode == Mode::Station);
+        assert!(!view.setup);
+        assert_eq!(view.address.as_deref(), Some("192.168.1.50"));
+        assert_eq!(view.last_error, None);
+        // Kept for the next boot, private.
+        let saved: SavedNetwork =
+            serde_json::from_slice(&std::fs::read(dir.path().join("wifi.json")).unwrap()).unwrap();
+        assert_eq!(saved.passphrase.as_deref(), Some("moment-home"));
+        drop(handle);
+
+        // The next boot joins by itself.
+        let handle = start(settings(dir.path()), Box::new(SimulatedWifi::demo())).unwrap();
+        wait_for(&handle, "station mode at boot", |v| v.mode == Mode::Station);
+        handle.send(Command::Reset).unwrap();
+        wait_for(&handle, "setup after a reset", |v| {
+            v.mode == Mode::Ap && v.setup
+        });
+    }
+
+    #[test]
+    fn an_unreachable_network_falls_back_to_the_access_point() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("wifi.json"),
+            r#"{"ssid": "Gone", "passphrase": "whatever-123"}"#,
+        )
+        .unwrap();
+        let mut wifi = SimulatedWifi::demo();
+        wifi.networks.insert(
+            "Gone".into(),
+            SimulatedNetwork {
+                password: Some("whatever-123".into()),
+                signal_dbm: -60,
+                reachable: false,
+            },
+        );
+        let handle = start(settings(dir.path()), Box::new(wifi)).unwrap();
+        wait_for(&handle, "joining", |v| v.mode == Mode::Joining);
+        let view = wait_for(&handle, "AP after the join limit", |v| v.mode == Mode::Ap);
+        assert!(view.last_error.unwrap().contains("could not join"));
+        assert!(!view.setup, "a known network is not setup mode");
+    }
+
+    #[test]
+    fn a_corrupt_saved_network_means_setup_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("wifi.json"), b"{not json").unwrap();
+        let handle = start(settings(dir.path()), Box::new(SimulatedWifi::demo())).unwrap();
+        let view = wait_for(&handle, "AP", |v| v.mode == Mode::Ap);
+        assert!(view.setup);
+    }
+}
