@@ -13,6 +13,7 @@ pub mod handle;
 mod policy;
 mod queue;
 mod rclone;
+pub mod remote_setup;
 pub mod status;
 mod transfer;
 mod worker;

@@ -163,6 +163,23 @@ impl Rclone {
         expect_success(&run, "copyto")
     }
 
+    /// `rclone deletefile PATH`.
+    pub async fn deletefile(&self, path: &str) -> Result<(), String> {
+        self.run_plain("deletefile", &[path.into()], META_TIMEOUT)
+            .await
+    }
+
+    /// Any other command that only has to succeed (`config create`, ...).
+    pub async fn run_plain(
+        &self,
+        command: &str,
+        args: &[OsString],
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let run = self.run(command, args, timeout, None).await?;
+        expect_success(&run, command)
+    }
+
     /// `rclone moveto SRC DST` (server-side on the remotes we use it with).
     pub async fn moveto(&self, src: &str, dst: &str) -> Result<(), String> {
         let args: Vec<OsString> = vec![src.into(), dst.into(), "--retries".into(), "1".into()];
