@@ -180,46 +180,30 @@ impl RemoteSpec {
 }
 
 fn check_field(kind: &str, name: &str, value: &str) -> Result<(), FieldError> {
-    match name {
-        "url" | "endpoint" => {
-            if !(value.starts_with("http://") || value.starts_with("https://")) {
-                return Err(refuse(
-                    name,
-                    format!("{name} must start with http:// or https://"),
-                ));
-            }
+    let message = match name {
+        "url" | "endpoint" if !(value.starts_with("http://") || value.starts_with("https://")) => {
+            format!("{name} must start with http:// or https://")
         }
-        "port" => {
-            if value.parse::<u16>().map_or(true, |p| p == 0) {
-                return Err(refuse(name, "the port is a number from 1 to 65535"));
-            }
+        "port" if value.parse::<u16>().map_or(true, |p| p == 0) => {
+            "the port is a number from 1 to 65535".to_string()
         }
-        "vendor" => {
-            if !["nextcloud", "owncloud", "sharepoint", "other"].contains(&value) {
-                return Err(refuse(
-                    name,
-                    "vendor is nextcloud, owncloud, sharepoint or other",
-                ));
-            }
+        "vendor" if !["nextcloud", "owncloud", "sharepoint", "other"].contains(&value) => {
+            "vendor is nextcloud, owncloud, sharepoint or other".to_string()
         }
-        "token" => {
-            let ok = serde_json::from_str::<serde_json::Value>(value)
-                .ok()
-                .and_then(|v| v.get("access_token").map(|t| t.is_string()))
-                .unwrap_or(false);
-            if !ok {
-                return Err(refuse(
-                    name,
-                    format!(
-                        "paste the whole token that `rclone authorize \"{kind}\"` printed on your \
-                         computer: it starts with {{\"access_token\":"
-                    ),
-                ));
-            }
-        }
-        _ => {}
-    }
-    Ok(())
+        "token" if !is_token(value) => format!(
+            "paste the whole token that `rclone authorize \"{kind}\"` printed on your computer: \
+             it starts with {{\"access_token\":"
+        ),
+        _ => return Ok(()),
+    };
+    Err(refuse(name, message))
+}
+
+fn is_token(value: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(value)
+        .ok()
+        .and_then(|v| v.get("access_token").map(|t| t.is_string()))
+        .unwrap_or(false)
 }
 
 /// The command a person runs on a computer with a browser to get a token for `kind`.
