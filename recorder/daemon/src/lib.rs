@@ -10,6 +10,7 @@ pub mod control;
 pub mod memories;
 pub mod recording;
 pub mod service;
+pub mod settings;
 pub mod signals;
 pub mod upload;
 pub mod web;
