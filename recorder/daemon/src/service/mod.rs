@@ -1,10 +1,11 @@
 //! `moment-recorder run`: the long-running service. Records from power-on (capture and ring
 //! writer on their own threads, see `recording`), and around that, on a small tokio runtime:
-//! buttons and LED, saves (`saver`), the uploader, the control socket, systemd notifications and
-//! the last-known-time keeper. The rule that shapes it: nothing but the ring writer can stop the
+//! buttons and LED, saves (`saver`), the uploader, the control socket, systemd notifications,
+//! the last-known-time keeper and the runtime settings (`settings`). The rule that shapes it: nothing but the ring writer can stop the
 //! recording. A failed save, a dead network or a hung rclone shows in the status and the LED.
 
 mod saver;
+mod settings;
 pub mod status;
 
 pub use saver::{SaveError, SaveRequest, Saver};
@@ -18,7 +19,7 @@ use crate::memories::{MemoryStore, UploadState};
 use crate::recording::{self, Recording};
 use crate::upload::{UploadDone, UploadHandle, Uploader, UploaderOptions};
 use anyhow::{Context, Result};
-use moment_media::source::Supervisor;
+use moment_media::source::{SourceSwap, Supervisor};
 use moment_ring::{FileDevice, OpenOptions, Ring, RingReader};
 use status::{Board, ButtonsView, RecordingStatus, Status, TimeView};
 use std::path::PathBuf;
@@ -49,8 +50,12 @@ struct Shared {
     buttons: std::sync::Mutex<Option<ButtonsTask>>,
     board: Board,
     time: TimeKeeper<KernelClock>,
-    source_label: String,
+    /// What the source is now; changes with the video settings.
+    source_label: std::sync::Mutex<String>,
     capture: Arc<moment_media::CaptureProgress>,
+    /// Hands the capture thread a new source (video settings).
+    swap: SourceSwap,
+    settings: settings::LiveSettings,
     saves_running: std::sync::atomic::AtomicUsize,
     runtime: tokio::runtime::Handle,
 }
@@ -85,6 +90,12 @@ fn return_large_buffers_to_the_system() {
 async fn daemon(config: Config) -> Result<()> {
     std::fs::create_dir_all(&config.state.dir)
         .with_context(|| format!("creating state.dir {}", config.state.dir.display()))?;
+    // The person's settings over the configuration file; a bad overlay never stops recording.
+    let loaded = crate::settings::load(&config, &config.state.dir);
+    if let Some(problem) = &loaded.problem {
+        tracing::warn!("settings: {problem}");
+    }
+    let config = loaded.config;
     let time = TimeKeeper::new(KernelClock, &config.state.dir);
     match time.restore() {
         Ok(restored) => tracing::info!(?restored, "clock"),
@@ -105,7 +116,11 @@ async fn daemon(config: Config) -> Result<()> {
     let source = config.source.build()?;
     let source_label = source.describe();
     let supervisor = Supervisor::new(source, config.source.supervisor()?);
+    let swap = supervisor.swap_handle();
     let board = Board::default();
+    if let Some(problem) = loaded.problem {
+        board.event("settings", problem);
+    }
     let events = EventSink::default();
     let recording = recording::start(ring, supervisor, segmenter, events.callback())
         .context("starting the recording threads")?;
@@ -126,6 +141,7 @@ async fn daemon(config: Config) -> Result<()> {
     let shared = Arc::new(Shared {
         buttons_backend: buttons.backend(),
         buttons: std::sync::Mutex::new(Some(buttons)),
+        settings: settings::LiveSettings::new(config.clone(), loaded.overlay),
         config,
         reader,
         memories,
@@ -134,8 +150,9 @@ async fn daemon(config: Config) -> Result<()> {
         led,
         board,
         time,
-        source_label,
+        source_label: std::sync::Mutex::new(source_label),
         capture: recording.progress_handle(),
+        swap,
         saves_running: Default::default(),
         runtime: tokio::runtime::Handle::current(),
     });
@@ -257,6 +274,7 @@ async fn event_loop(
                 for message in source_events.drain() {
                     shared.board.event("source", message);
                 }
+                settings::tick(shared);
                 if recording.is_finished() {
                     anyhow::bail!("recording stopped (the ring failed or the source ended); see the log");
                 }
@@ -477,7 +495,10 @@ impl Shared {
             version: env!("CARGO_PKG_VERSION"),
             recording: RecordingStatus::new(
                 true,
-                self.source_label.clone(),
+                self.source_label
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone(),
                 self.capture.snapshot(),
                 clock.mono_us,
             ),
@@ -562,6 +583,17 @@ impl crate::web::Control for WebControl {
             }
         });
         Ok(())
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        self.0.settings_json()
+    }
+
+    fn put_settings(
+        &self,
+        patch: crate::settings::Patch,
+    ) -> Result<serde_json::Value, crate::settings::SettingsError> {
+        self.0.put_settings(patch)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The daemon's web API (docs/api.md): HLS playlists and segments served straight from the ring,
 //! the memories directory (list, download with byte ranges, delete), status (plain and live SSE),
-//! the buttons, the time, and login. Saves of a range, settings and the UI are not here yet.
+//! the buttons, the time, saves of a range, the runtime settings, and login. The UI is not here
+//! yet.
 //!
 //! [`router`] is what the daemon serves: every route behind the admin session and the CSRF rule
 //! (auth.rs). [`media_routes`] alone has **no authentication** and is for tests only.
@@ -15,6 +16,7 @@ mod hls;
 mod memories;
 mod playlist;
 mod range;
+mod settings;
 
 pub use api::{
     Control, API_BODY_LIMIT, EARLIEST_UTC_MS, LATEST_UTC_MS, MAX_SSE_CLIENTS, SSE_INTERVAL,
