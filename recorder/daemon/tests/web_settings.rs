@@ -171,9 +171,12 @@ fn settings_apply_live_and_survive_a_restart() {
 
     // After a restart: the same settings, and the camera runs with them from the start.
     let settings = request(port, "GET", "/api/settings", Some(&cookie), "").ok();
+    let last_before_restart = newest_seq(&daemon.status());
     daemon.terminate(STOP);
     let mut daemon = recorder.start();
-    let status = daemon.wait_recording();
+    daemon.wait_recording();
+    // Segments of this run, not the ring's older ones.
+    let status = wait_segments_after(&mut daemon, last_before_restart, 2);
     assert!(
         status["recording"]["source"]
             .as_str()
@@ -197,17 +200,18 @@ fn video_settings_the_camera_cannot_deliver_are_reverted() {
     }
     let port = free_port();
     let settings = Settings {
-        source: "silence_s = 3\n".into(),
+        source: "silence_s = 8\n".into(),
         test_source: format!("program = \"{}/camera.sh\"\n", daemon_support::ROOT),
         ..web_settings(port)
     };
     let recorder = Recorder::new(&settings);
-    // A camera without a 640x480 mode: it fails at once for that size, like rpicam-vid would.
+    // A camera without a 640x480 mode: it gives up after a second for that size, as rpicam-vid
+    // would, so the trial ends by the count of failed starts, well before its deadline.
     let camera = recorder.root().join("camera.sh");
     std::fs::write(
         &camera,
-        "#!/bin/sh\ncase \"$*\" in *size=640x480*) echo 'no 640x480 mode' >&2; exit 1;; esac\n\
-         exec ffmpeg \"$@\"\n",
+        "#!/bin/sh\ncase \"$*\" in *size=640x480*) sleep 1; echo 'no 640x480 mode' >&2; exit 1;; \
+         esac\nexec ffmpeg \"$@\"\n",
     )
     .unwrap();
     std::fs::set_permissions(&camera, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -240,6 +244,11 @@ fn video_settings_the_camera_cannot_deliver_are_reverted() {
             ],
         )
     });
+    assert!(
+        has_event(&reverted, &["failed to start 3 times"]),
+        "{:#}",
+        reverted["events"]
+    );
     let settings = request(port, "GET", "/api/settings", Some(&cookie), "").ok();
     assert_eq!(settings["video"]["width"], json!(320));
     assert!(
