@@ -289,7 +289,7 @@ fn internal(e: crate::config::ConfigError) -> SettingsError {
     SettingsError::failed("the recorder could not apply these settings; nothing was changed")
 }
 
-/// "settings changed: memories.save_minutes 0.5, ..." for the status.
+/// "settings changed: save 0.5 min, trying video 640x480@15 300 kbit/s" for the status.
 fn describe(changes: &Patch, next: &Config) -> String {
     let view = SettingsView::of(next);
     let mut parts = Vec::new();
