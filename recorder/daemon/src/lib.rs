@@ -11,6 +11,7 @@ pub mod memories;
 pub mod network;
 pub mod recording;
 pub mod service;
+pub mod settings;
 pub mod signals;
 pub mod upload;
 pub mod web;

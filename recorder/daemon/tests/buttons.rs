@@ -1,5 +1,6 @@
 //! The buttons end to end on the simulated backend: injected edges through the real task,
-//! recogniser and LED task, with short steps (hold step 200 ms, save step 2 s). Built for a slow,
+//! recogniser and LED task, with short steps (hold step 200 ms, save step 2 s), and new timings
+//! handed to the running task as the settings page does. Built for a slow,
 //! shared 2-core machine: assertions are on order and counts, expectations are computed from the
 //! edges' real times, and every wait has a generous bound.
 
@@ -329,4 +330,31 @@ async fn a_press_after_stop_is_refused() {
     rig.task.stop().await;
     let err = presser.press(Button::Save).expect_err("stopped");
     assert_eq!(err.to_string(), "the buttons task has stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_gesture_timings_apply_to_the_next_press() {
+    let mut rig = rig();
+    let faster = ButtonsConfig {
+        save_step_s: 5.0,
+        hold_step_s: 0.3,
+        ..config()
+    };
+    rig.task.set_gestures(faster.validate().expect("valid"));
+    let (press, _) = rig
+        .presser
+        .gesture(Button::Save, Duration::from_millis(50))
+        .await
+        .expect("gesture");
+    let events = rig
+        .events_until(|e| matches!(e, ButtonEvent::Save { .. }))
+        .await;
+    assert_eq!(
+        events.last(),
+        Some(&ButtonEvent::Save {
+            pressed_at: press.at,
+            steps: 0,
+            window: Duration::from_secs(5),
+        })
+    );
 }

@@ -1,6 +1,7 @@
 //! When uploads start: `manual` waits for the button, `window` for its hours (with a clock the test
 //! sets, including a window across midnight), the button sends the newest memory first and ignores
-//! policy, and without a remote nothing is sent but everything is kept.
+//! policy, without a remote nothing is sent but everything is kept, and new settings (the settings
+//! page) take effect without a restart.
 
 mod upload_support;
 
@@ -158,4 +159,62 @@ async fn without_a_remote_memories_are_kept_not_sent() {
     // Kept across a restart, for when a remote is set up.
     let (handle, _rx) = start(&dirs, &config, Arc::new(TestClock::at(12, 0)));
     assert_eq!(handle.queue().await.expect("queue")[0].name, "k.mp4");
+}
+
+#[tokio::test]
+async fn new_settings_apply_from_the_next_decision() {
+    let (dirs, _server, config) = setup(Policy::Manual, "01:00-05:00").await;
+    let clock = Arc::new(TestClock::at(12, 0));
+    let (handle, mut done_rx) = start(&dirs, &config, clock.clone());
+    let size = dirs.memory("live.mp4", MIB / 4, 5).len() as u64;
+    handle.enqueue("live.mp4", size).await.expect("enqueue");
+    wait_status(
+        &handle,
+        Duration::from_secs(5),
+        "waiting for the button",
+        |s| s.activity == Activity::WaitingForButton,
+    )
+    .await;
+
+    // A window that is not now: the status says so and nothing is sent.
+    let window = UploadConfig {
+        policy: Policy::Window,
+        window: "01:00-05:00".into(),
+        ..config.clone()
+    };
+    handle.reconfigure(&window).expect("valid settings");
+    let status = wait_status(&handle, Duration::from_secs(5), "the window policy", |s| {
+        s.activity == Activity::WaitingForWindow
+    })
+    .await;
+    assert_eq!(status.policy, Policy::Window);
+    tokio::time::sleep(QUIET).await;
+    assert!(
+        dirs.remote_names().is_empty(),
+        "uploaded outside the window"
+    );
+
+    // A bad value is refused, naming it, and changes nothing.
+    let bad = UploadConfig {
+        window: "soon".into(),
+        ..window.clone()
+    };
+    let err = handle.reconfigure(&bad).expect_err("bad window");
+    assert!(err.to_string().starts_with("upload.window"), "{err}");
+    assert_eq!(handle.status().policy, Policy::Window);
+
+    // Immediate, with a bandwidth limit rclone accepts: sent without the button.
+    let immediate = UploadConfig {
+        policy: Policy::Immediate,
+        bwlimit: "10M".into(),
+        ..config.clone()
+    };
+    handle.reconfigure(&immediate).expect("valid settings");
+    assert_eq!(recv(&mut done_rx).await, "live.mp4");
+    assert_eq!(handle.status().policy, Policy::Immediate);
+    handle.shutdown().await;
+    assert!(
+        handle.reconfigure(&immediate).is_err(),
+        "the uploader is stopped"
+    );
 }

@@ -1,14 +1,17 @@
 //! The whole web router (`web::router`): login and sessions, the CSRF rule, the login rate limit,
-//! and the control routes (status, SSE, buttons, time). The media routes run on a real (empty) ring
-//! file and memories directory; the daemon is a recording test double of `web::Control` (the
-//! daemon's own `Control` is tested with the service).
+//! and the control routes (status, SSE, buttons, time, settings). The media routes run on a real
+//! (empty) ring file and memories directory; the daemon is a recording test double of
+//! `web::Control` that keeps its settings with the real settings model (the daemon's own
+//! `Control` is tested with the service).
 
 use axum::body::{to_bytes, Body};
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use futures_util::StreamExt;
+use moment_recorder::config::Config;
 use moment_recorder::control::ButtonName;
 use moment_recorder::memories::MemoryStore;
+use moment_recorder::settings::{self, Patch, SettingsError, SettingsView};
 use moment_recorder::web::{
     hash_password, router, AuthConfig, Control, WebState, API_BODY_LIMIT, LOGIN_FAILURES,
     MAX_SSE_CLIENTS, SESSION_COOKIE,
@@ -35,6 +38,10 @@ struct FakeControl {
     status_calls: Mutex<u64>,
     ranges: Mutex<Vec<(i64, i64)>>,
     uploads: Mutex<Vec<String>>,
+    settings: Mutex<Config>,
+    settings_puts: Mutex<u64>,
+    /// The answer of the next `put_settings`, instead of applying it.
+    settings_refusal: Mutex<Option<SettingsError>>,
 }
 
 impl Control for FakeControl {
@@ -62,6 +69,21 @@ impl Control for FakeControl {
     fn upload_memory(&self, name: &str) -> Result<(), String> {
         self.uploads.lock().unwrap().push(name.to_string());
         Ok(())
+    }
+
+    fn settings(&self) -> Value {
+        SettingsView::of(&self.settings.lock().unwrap()).to_json()
+    }
+
+    fn put_settings(&self, patch: Patch) -> Result<Value, SettingsError> {
+        if let Some(refusal) = self.settings_refusal.lock().unwrap().take() {
+            return Err(refusal);
+        }
+        let mut config = self.settings.lock().unwrap();
+        let changes = patch.changes_from(&SettingsView::of(&config));
+        *config = settings::apply(&config, &changes)?;
+        *self.settings_puts.lock().unwrap() += 1;
+        Ok(SettingsView::of(&config).to_json())
     }
 }
 
@@ -675,6 +697,197 @@ async fn any_range_is_saved_and_any_memory_uploaded_on_request() {
     )
     .await
     .expect_error(StatusCode::NOT_FOUND, "no such memory");
+}
+
+async fn put_settings(router: &Router, session: Option<&str>, body: Value) -> Reply {
+    call(
+        router,
+        Method::PUT,
+        "/api/settings",
+        session,
+        &[],
+        body.to_string(),
+    )
+    .await
+}
+
+impl Reply {
+    /// A 400 whose `field` is `field` and whose message names it and mentions `needle`.
+    fn expect_field_error(&self, field: &str, needle: &str) {
+        self.expect_error(StatusCode::BAD_REQUEST, needle);
+        let json = self.json();
+        assert_eq!(json["field"], json!(field), "{json}");
+        assert!(json["error"].as_str().unwrap().contains(field), "{json}");
+    }
+}
+
+#[tokio::test]
+async fn settings_need_a_session_and_changes_the_csrf_rule() {
+    let f = fixture();
+    get(&f.router, "/api/settings", None)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "log in");
+    put_settings(
+        &f.router,
+        None,
+        json!({ "memories": { "save_minutes": 1 } }),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "log in");
+    let id = logged_in(&f.router).await;
+    let reply = call(
+        &f.router,
+        Method::PUT,
+        "/api/settings",
+        Some(&id),
+        &[("x-moment", "")],
+        json!({ "memories": { "save_minutes": 1 } }).to_string(),
+    )
+    .await;
+    reply.expect_error(StatusCode::FORBIDDEN, "cross-site");
+    assert_eq!(*f.control.settings_puts.lock().unwrap(), 0);
+
+    let settings = get(&f.router, "/api/settings", Some(&id)).await.expect_ok();
+    assert_eq!(
+        settings,
+        json!({
+            "memories": { "save_minutes": 3.0, "hold_step_s": 3.0 },
+            "upload": { "policy": "immediate", "window": "01:00-05:00", "bwlimit": "" },
+            "video": { "width": 1920, "height": 1080, "fps": 30, "bitrate_kbps": 10000 },
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_partial_change_answers_the_full_new_settings() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    let settings = put_settings(
+        &f.router,
+        Some(&id),
+        json!({ "memories": { "save_minutes": 0.5 }, "upload": { "policy": "manual" } }),
+    )
+    .await
+    .expect_ok();
+    assert_eq!(
+        settings["memories"],
+        json!({ "save_minutes": 0.5, "hold_step_s": 3.0 })
+    );
+    assert_eq!(settings["upload"]["policy"], json!("manual"));
+    assert_eq!(settings["upload"]["window"], json!("01:00-05:00"));
+    assert_eq!(settings["video"]["width"], json!(1920));
+    assert_eq!(
+        get(&f.router, "/api/settings", Some(&id)).await.expect_ok(),
+        settings
+    );
+    // What GET gave, sent back whole with one change, is that change.
+    let mut form = settings.clone();
+    form["video"]["fps"] = json!(25);
+    let changed = put_settings(&f.router, Some(&id), form).await.expect_ok();
+    assert_eq!(changed["video"]["fps"], json!(25));
+    assert_eq!(changed["memories"], settings["memories"]);
+    assert_eq!(*f.control.settings_puts.lock().unwrap(), 2);
+}
+
+#[tokio::test]
+async fn bad_settings_are_a_400_naming_the_field() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    let cases = [
+        (
+            json!({ "memories": { "save_minutes": 99 } }),
+            "memories.save_minutes",
+            "0.5 to 30",
+        ),
+        (
+            json!({ "memories": { "hold_step_s": "3" } }),
+            "memories.hold_step_s",
+            "1 to 10",
+        ),
+        (
+            json!({ "upload": { "policy": "often" } }),
+            "upload.policy",
+            "manual",
+        ),
+        (
+            json!({ "upload": { "window": "nightly" } }),
+            "upload.window",
+            "HH:MM-HH:MM",
+        ),
+        (
+            json!({ "upload": { "bwlimit": "--fast" } }),
+            "upload.bwlimit",
+            "--bwlimit",
+        ),
+        (
+            json!({ "video": { "width": 800, "height": 600 } }),
+            "video.width",
+            "1280x720",
+        ),
+        (json!({ "video": { "fps": 45 } }), "video.fps", "1 to 30"),
+        (
+            json!({ "video": { "bitrate_kbps": 50 } }),
+            "video.bitrate_kbps",
+            "200 to 25000",
+        ),
+        (
+            json!({ "memories": { "save_mins": 1 } }),
+            "memories.save_mins",
+            "unknown",
+        ),
+        (json!({ "brightness": 1 }), "brightness", "unknown"),
+        (json!({ "video": [] }), "video", "object"),
+    ];
+    for (body, field, needle) in cases {
+        put_settings(&f.router, Some(&id), body)
+            .await
+            .expect_field_error(field, needle);
+    }
+    assert_eq!(*f.control.settings_puts.lock().unwrap(), 0);
+    call(
+        &f.router,
+        Method::PUT,
+        "/api/settings",
+        Some(&id),
+        &[],
+        "{nope",
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "not valid JSON");
+    let big = json!({ "upload": { "bwlimit": "1".repeat(API_BODY_LIMIT) } });
+    put_settings(&f.router, Some(&id), big)
+        .await
+        .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "larger");
+    // Unchanged settings.
+    let settings = get(&f.router, "/api/settings", Some(&id)).await.expect_ok();
+    assert_eq!(settings["memories"]["save_minutes"], json!(3.0));
+}
+
+#[tokio::test]
+async fn the_daemons_refusals_keep_their_field_and_status() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    let body = json!({ "video": { "fps": 25 } });
+    *f.control.settings_refusal.lock().unwrap() = Some(SettingsError::busy(
+        "video",
+        "the video settings are still being tried; try again in 5 s",
+    ));
+    let reply = put_settings(&f.router, Some(&id), body.clone()).await;
+    reply.expect_error(StatusCode::CONFLICT, "still being tried");
+    assert_eq!(reply.json()["field"], json!("video"));
+    *f.control.settings_refusal.lock().unwrap() =
+        Some(SettingsError::failed("the settings could not be saved"));
+    let reply = put_settings(&f.router, Some(&id), body).await;
+    reply.expect_error(StatusCode::INTERNAL_SERVER_ERROR, "could not be saved");
+    assert_eq!(reply.json().get("field"), None, "no field for a failure");
+    // Other errors keep their shape: no "field" member.
+    let reply = get(&f.router, "/api/status", None).await;
+    assert_eq!(
+        reply.json().as_object().unwrap().len(),
+        1,
+        "{}",
+        reply.text()
+    );
 }
 
 #[tokio::test]

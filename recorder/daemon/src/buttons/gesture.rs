@@ -11,6 +11,8 @@
 //!   sooner continues the same hold instead of starting a second gesture.
 //! - A button that fired at its cap (stuck) or ended a chord is ignored until it has been up for
 //!   `debounce`, so its eventual release starts nothing.
+//! - New timings ([`Recogniser::reconfigure`], from the settings page) apply from the next press
+//!   on; a gesture in progress finishes with the timings it started with.
 
 use super::config::MAX_SAVE_STEPS_LIMIT;
 use super::{Button, ButtonEvent, Edge};
@@ -90,6 +92,8 @@ pub struct Recogniser {
     down: [bool; 2],
     last_release: [Option<Instant>; 2],
     settle: [Option<Settle>; 2],
+    /// Timings waiting for the current gesture to end.
+    next_config: Option<GestureConfig>,
 }
 
 impl Recogniser {
@@ -100,6 +104,18 @@ impl Recogniser {
             down: [false; 2],
             last_release: [None; 2],
             settle: [None; 2],
+            next_config: None,
+        }
+    }
+
+    /// Takes new timings: at once when no gesture is in progress, otherwise at the next press
+    /// that starts one, so a hold never changes its step length half-way.
+    pub fn reconfigure(&mut self, config: GestureConfig) {
+        if matches!(self.mode, Mode::Idle) {
+            self.config = config;
+            self.next_config = None;
+        } else {
+            self.next_config = Some(config);
         }
     }
 
@@ -152,6 +168,11 @@ impl Recogniser {
     }
 
     fn on_press(&mut self, button: Button, at: Instant, out: &mut Vec<ButtonEvent>) {
+        if matches!(self.mode, Mode::Idle) {
+            if let Some(config) = self.next_config.take() {
+                self.config = config;
+            }
+        }
         let hold = Hold {
             pressed_at: at,
             steps: 0,

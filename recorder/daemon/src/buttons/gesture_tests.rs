@@ -351,3 +351,40 @@ fn windows_grow_by_one_save_step_per_hold_step() {
         "saturates instead of overflowing"
     );
 }
+
+#[test]
+fn new_timings_apply_from_the_next_press_not_half_way_through_a_hold() {
+    let faster = GestureConfig {
+        save_step: MIN / 2,
+        hold_step: Duration::from_secs(1),
+        ..config()
+    };
+    let mut s = Script::new();
+    s.press(Button::Save, 0);
+    s.r.reconfigure(faster);
+    // The hold in progress keeps its 3 s steps and 3 min window: 2.5 s held is no step yet.
+    let mut events = s.release(Button::Save, 2_500);
+    events.extend(s.tick(3_500));
+    assert_eq!(events, vec![s.save(0)]);
+    assert_eq!(s.r.config().hold_step, Duration::from_secs(3));
+
+    // The next press takes the new ones: 2.5 s held is two 1 s steps of 30 s each.
+    let t = 10_000;
+    let mut events = s.press(Button::Save, t);
+    events.extend(s.release(Button::Save, t + 2_500));
+    events.extend(s.tick(t + 3_500));
+    let pressed_at = s.at(t);
+    let mut want = vec![ButtonEvent::SaveStarted { pressed_at }];
+    want.extend(steps(2));
+    want.push(ButtonEvent::Save {
+        pressed_at,
+        steps: 2,
+        window: 3 * (MIN / 2),
+    });
+    assert_eq!(events, want);
+
+    // Idle: taken at once.
+    let mut r = Recogniser::new(config());
+    r.reconfigure(faster);
+    assert_eq!(r.config(), &faster);
+}

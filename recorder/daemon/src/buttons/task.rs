@@ -1,10 +1,11 @@
 //! The buttons task: edges in, gestures out, LED feedback on the way. It owns the recogniser and
 //! sleeps until the next edge or the recogniser's next deadline, so hold steps are announced (and
 //! flashed) while the button is still down. The LED is told about a SAVE press before the event
-//! goes to the daemon, so a slow daemon never delays the feedback.
+//! goes to the daemon, so a slow daemon never delays the feedback. New gesture timings (the
+//! settings page) reach it through a `watch` channel: one value, never a queue, never a wait.
 
 use super::config::{Backend, ButtonsConfig};
-use super::gesture::Recogniser;
+use super::gesture::{GestureConfig, Recogniser};
 use super::gpio::open_gpio;
 use super::input::{edge_channel, ButtonInput, EdgeCounts, EdgeCountsHandle, EdgeReceiver};
 use super::led::LedOutput;
@@ -14,7 +15,7 @@ use super::{ButtonEvent, ButtonsError, EDGE_QUEUE};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Gestures waiting for the daemon; a person makes one every few seconds at most.
@@ -50,6 +51,7 @@ pub struct ButtonsTask {
     counters: Arc<Counters>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    gestures: watch::Sender<GestureConfig>,
     /// Kept alive: dropping the GPIO input ends its interrupts.
     _input: Box<dyn ButtonInput>,
 }
@@ -104,13 +106,14 @@ impl ButtonsTask {
         let counters = Arc::new(Counters::default());
         let (stop, stop_rx) = oneshot::channel();
         let edge_counts = edges.counter_handle();
+        let (gestures_tx, gestures_rx) = watch::channel(gestures);
         let run = Run {
             recogniser: Recogniser::new(gestures),
             led: led.clone(),
             events: events_tx,
             counters: counters.clone(),
         };
-        let task = tokio::spawn(run.run(edges, stop_rx));
+        let task = tokio::spawn(run.run(edges, stop_rx, gestures_rx));
         tracing::info!(backend = input.backend(), "buttons started");
         let handle = ButtonsTask {
             backend: input.backend(),
@@ -121,6 +124,7 @@ impl ButtonsTask {
             counters,
             stop: Some(stop),
             task,
+            gestures: gestures_tx,
             _input: input,
         };
         Ok((handle, events_rx))
@@ -141,6 +145,14 @@ impl ButtonsTask {
     /// status to read the pattern on show.
     pub fn led(&self) -> LedControl {
         self.led.clone()
+    }
+
+    /// New gesture timings (save step, hold step, ...), checked by `ButtonsConfig::validate`.
+    /// They apply from the next press on; a gesture in progress keeps its own. The LED's flash
+    /// length stays as started: it is at most a third of the hold step it was made for, and
+    /// settings only make steps of 1 s or more, so it still fits.
+    pub fn set_gestures(&self, gestures: GestureConfig) {
+        self.gestures.send_replace(gestures);
     }
 
     pub fn stats(&self) -> ButtonsStats {
@@ -182,7 +194,12 @@ struct Run {
 }
 
 impl Run {
-    async fn run(mut self, mut edges: EdgeReceiver, mut stop: oneshot::Receiver<()>) {
+    async fn run(
+        mut self,
+        mut edges: EdgeReceiver,
+        mut stop: oneshot::Receiver<()>,
+        mut gestures: watch::Receiver<GestureConfig>,
+    ) {
         let mut out = Vec::new();
         loop {
             let deadline = self.recogniser.next_deadline();
@@ -191,6 +208,12 @@ impl Run {
                 // Edges first: a press must reach the LED before a timer tick is handled.
                 biased;
                 _ = &mut stop => break,
+                // Never ready again once the sender is gone (the task is stopping then).
+                Ok(()) = gestures.changed() => {
+                    let config = *gestures.borrow_and_update();
+                    self.recogniser.reconfigure(config);
+                    continue;
+                }
                 edge = edges.recv() => match edge {
                     Some(edge) => self.recogniser.on_edge(edge, &mut out),
                     None => break,

@@ -157,6 +157,7 @@ fn log_event(_at: SystemTime, event: SourceEvent) {
             "record: cannot start the source: {error}; retrying in {} s",
             retry_in.as_secs_f32()
         ),
+        SourceEvent::Replaced { by } => eprintln!("record: source replaced by {by}"),
     }
 }
 

@@ -1,11 +1,13 @@
 //! `moment-recorder run`: the long-running service. Records from power-on (capture and ring
 //! writer on their own threads, see `recording`), and around that, on a small tokio runtime:
-//! buttons and LED, saves (`saver`), the uploader, the control socket, systemd notifications and
-//! the last-known-time keeper. The rule that shapes it: nothing but the ring writer can stop the
+//! buttons and LED, saves (`saver`), the uploader, the control socket, systemd notifications,
+//! the last-known-time keeper and the runtime settings (`settings`). The rule that shapes it: nothing but the ring writer can stop the
 //! recording. A failed save, a dead network or a hung rclone shows in the status and the LED.
 
 mod saver;
+mod settings;
 pub mod status;
+mod web;
 
 pub use saver::{SaveError, SaveRequest, Saver};
 
@@ -18,7 +20,7 @@ use crate::memories::{MemoryStore, UploadState};
 use crate::recording::{self, Recording};
 use crate::upload::{UploadDone, UploadHandle, Uploader, UploaderOptions};
 use anyhow::{Context, Result};
-use moment_media::source::Supervisor;
+use moment_media::source::{SourceSwap, Supervisor};
 use moment_ring::{FileDevice, OpenOptions, Ring, RingReader};
 use status::{Board, ButtonsView, RecordingStatus, Status, TimeView};
 use std::path::PathBuf;
@@ -49,8 +51,12 @@ struct Shared {
     buttons: std::sync::Mutex<Option<ButtonsTask>>,
     board: Board,
     time: TimeKeeper<KernelClock>,
-    source_label: String,
+    /// What the source is now; changes with the video settings.
+    source_label: std::sync::Mutex<String>,
     capture: Arc<moment_media::CaptureProgress>,
+    /// Hands the capture thread a new source (video settings).
+    swap: SourceSwap,
+    settings: settings::LiveSettings,
     saves_running: std::sync::atomic::AtomicUsize,
     runtime: tokio::runtime::Handle,
 }
@@ -85,6 +91,12 @@ fn return_large_buffers_to_the_system() {
 async fn daemon(config: Config) -> Result<()> {
     std::fs::create_dir_all(&config.state.dir)
         .with_context(|| format!("creating state.dir {}", config.state.dir.display()))?;
+    // The person's settings over the configuration file; a bad overlay never stops recording.
+    let loaded = crate::settings::load(&config, &config.state.dir);
+    if let Some(problem) = &loaded.problem {
+        tracing::warn!("settings: {problem}");
+    }
+    let config = loaded.config;
     let time = TimeKeeper::new(KernelClock, &config.state.dir);
     match time.restore() {
         Ok(restored) => tracing::info!(?restored, "clock"),
@@ -105,7 +117,11 @@ async fn daemon(config: Config) -> Result<()> {
     let source = config.source.build()?;
     let source_label = source.describe();
     let supervisor = Supervisor::new(source, config.source.supervisor()?);
+    let swap = supervisor.swap_handle();
     let board = Board::default();
+    if let Some(problem) = loaded.problem {
+        board.event("settings", problem);
+    }
     let events = EventSink::default();
     let recording = recording::start(ring, supervisor, segmenter, events.callback())
         .context("starting the recording threads")?;
@@ -126,6 +142,7 @@ async fn daemon(config: Config) -> Result<()> {
     let shared = Arc::new(Shared {
         buttons_backend: buttons.backend(),
         buttons: std::sync::Mutex::new(Some(buttons)),
+        settings: settings::LiveSettings::new(config.clone(), loaded.overlay),
         config,
         reader,
         memories,
@@ -134,8 +151,9 @@ async fn daemon(config: Config) -> Result<()> {
         led,
         board,
         time,
-        source_label,
+        source_label: std::sync::Mutex::new(source_label),
         capture: recording.progress_handle(),
+        swap,
         saves_running: Default::default(),
         runtime: tokio::runtime::Handle::current(),
     });
@@ -147,7 +165,7 @@ async fn daemon(config: Config) -> Result<()> {
         )
     })?;
     let control_task = tokio::spawn(control::serve(listener, shared.clone()));
-    let web_task = start_web(&shared).await;
+    let web_task = web::start(&shared).await;
     let result = event_loop(
         &shared,
         &recording,
@@ -163,47 +181,6 @@ async fn daemon(config: Config) -> Result<()> {
     }
     shutdown(&shared, recording).await;
     result
-}
-
-/// Serves the web app and API (docs/api.md) if `web.listen` is set. A port that cannot be bound is
-/// an error in the log and the status, never a reason to stop recording.
-async fn start_web(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandle<()>> {
-    let web = &shared.config.web;
-    if web.listen.is_empty() {
-        return None;
-    }
-    let listener = match tokio::net::TcpListener::bind(&web.listen).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            shared.board.event(
-                "web",
-                format!("cannot listen on web.listen {}: {e}", web.listen),
-            );
-            return None;
-        }
-    };
-    if web.password_hash.is_empty() {
-        shared.board.event(
-            "web",
-            "no admin password (web.password_hash): the web app refuses every request",
-        );
-    }
-    let mut media = crate::web::WebState::new(shared.reader.clone(), shared.memories.clone());
-    if !web.hls_js.as_os_str().is_empty() {
-        media = media.with_hls_js(web.hls_js.clone());
-    }
-    let control: Arc<dyn crate::web::Control> = Arc::new(WebControl(shared.clone()));
-    let router = crate::web::router(
-        media,
-        control,
-        crate::web::AuthConfig::new(web.password_hash.clone()),
-    );
-    tracing::info!(listen = %web.listen, "web server started");
-    Some(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "web server stopped");
-        }
-    }))
 }
 
 /// Source events from the capture thread, picked up by the event loop (bounded).
@@ -260,6 +237,7 @@ async fn event_loop(
                 for message in source_events.drain() {
                     shared.board.event("source", message);
                 }
+                settings::tick(shared);
                 if recording.is_finished() {
                     anyhow::bail!("recording stopped (the ring failed or the source ended); see the log");
                 }
@@ -480,7 +458,10 @@ impl Shared {
             version: env!("CARGO_PKG_VERSION"),
             recording: RecordingStatus::new(
                 true,
-                self.source_label.clone(),
+                self.source_label
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone(),
                 self.capture.snapshot(),
                 clock.mono_us,
             ),
@@ -519,52 +500,6 @@ impl Shared {
             }
         });
         Response::ok(serde_json::json!({ "pressed": button, "hold_ms": hold.as_millis() as u64 }))
-    }
-}
-
-/// The daemon as the web API sees it; holds the `Arc` so a save can outlive the request.
-struct WebControl(Arc<Shared>);
-
-impl crate::web::Control for WebControl {
-    fn status_json(&self) -> serde_json::Value {
-        serde_json::to_value(self.0.status())
-            .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
-    }
-
-    fn press(&self, button: ButtonName, hold: Duration) -> Result<(), String> {
-        match self.0.press(button, hold).error {
-            None => Ok(()),
-            Some(e) => Err(e),
-        }
-    }
-
-    fn set_time(&self, utc_us: i64) -> Result<bool, String> {
-        self.0.set_time(utc_us)
-    }
-
-    fn save_range(&self, from_us: i64, to_us: i64) -> Result<(), String> {
-        let length = Duration::from_micros(to_us.saturating_sub(from_us).max(0) as u64);
-        let what = format!("save of a range from the web app ({} s)", length.as_secs());
-        let _guard = self.0.runtime.enter();
-        start_save_range(&self.0, to_us, length, what)
-    }
-
-    fn upload_memory(&self, name: &str) -> Result<(), String> {
-        let memory = self
-            .0
-            .memories
-            .get(name)
-            .map_err(|_| format!("no memory {name}"))?;
-        let uploads = self.0.uploads.clone();
-        self.0.runtime.spawn(async move {
-            if let Err(e) = uploads.enqueue(&memory.name, memory.size).await {
-                tracing::warn!(error = %e, "web: cannot queue the upload");
-            }
-            if let Err(e) = uploads.upload_now().await {
-                tracing::warn!(error = %e, "web: cannot start uploads");
-            }
-        });
-        Ok(())
     }
 }
 

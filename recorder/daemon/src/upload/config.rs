@@ -214,7 +214,7 @@ impl UploadConfig {
             ));
         }
         let bwlimit = self.bwlimit.trim();
-        if bwlimit.len() > 200 || bwlimit.chars().any(char::is_control) {
+        if !plausible_bwlimit(bwlimit) {
             return Err(bad(
                 "upload.bwlimit",
                 "expected an rclone --bwlimit value such as 1M or \"08:00,512k 23:00,off\"",
@@ -232,6 +232,17 @@ impl UploadConfig {
             bwlimit: (!bwlimit.is_empty()).then(|| bwlimit.to_owned()),
         })
     }
+}
+
+/// What rclone's `--bwlimit` is made of: sizes (`512k`, `1.5M`, `off`), `UP:DOWN` pairs and
+/// timetables (`08:00,512k Mon-23:00,off`). rclone checks the rest; this keeps out what could
+/// never be one, and a leading `-` that would read as another option.
+fn plausible_bwlimit(text: &str) -> bool {
+    text.len() <= 200
+        && !text.starts_with('-')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".:,- ".contains(&b))
 }
 
 /// rclone destinations are `name:path`, `:backend,opts:path` or an absolute local path. Anything
@@ -348,6 +359,40 @@ mod tests {
             let e = config.validate().expect_err(key);
             assert_eq!(e.key, key);
             assert!(e.to_string().starts_with(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn bwlimits_look_like_rclone_ones() {
+        for good in [
+            "",
+            "1M",
+            "1.5M",
+            "512k",
+            "10M:off",
+            "08:00,512k 23:00,off",
+            "Mon-10:00,1M",
+        ] {
+            let config = UploadConfig {
+                bwlimit: good.into(),
+                ..Default::default()
+            };
+            assert!(config.validate().is_ok(), "{good:?}");
+        }
+        for bad in [
+            "-1M",
+            "--config=/x",
+            "1M;reboot",
+            "1\tM",
+            "ü",
+            &"1".repeat(201),
+        ] {
+            let config = UploadConfig {
+                bwlimit: bad.into(),
+                ..Default::default()
+            };
+            let e = config.validate().expect_err(bad);
+            assert_eq!(e.key, "upload.bwlimit", "{bad:?}");
         }
     }
 

@@ -1,8 +1,10 @@
 //! What the rest of the daemon holds: `Uploader::start` spawns the worker task and returns a cheap,
 //! cloneable `UploadHandle`. Requests go over a bounded channel with a reply each; status is read
 //! from a `watch` channel without waiting. A stopped worker turns every request into
-//! `UploadError::NotRunning` rather than a hang or a panic.
+//! `UploadError::NotRunning` rather than a hang or a panic. New settings go over a `watch`
+//! channel (one value, the newest wins), so changing them never waits on the worker.
 
+use super::config::Settings;
 use super::policy::{Clock, SystemClock};
 use super::queue::{Entry, Queue, DEFAULT_MAX_ENTRIES};
 use super::status::{Activity, UploadStatus};
@@ -103,18 +105,20 @@ impl Uploader {
             policy: settings.policy,
             ..UploadStatus::default()
         });
+        let (settings_tx, settings_rx) = watch::channel(settings);
         let worker = Worker::new(
-            settings,
             memories_dir,
             options,
             queue,
             notice,
             Arc::new(status_tx),
             rx,
+            settings_rx,
         );
         let task = runtime.spawn(worker.run());
         Ok(UploadHandle {
             tx,
+            settings: Arc::new(settings_tx),
             status: status_rx,
             task: Arc::new(Mutex::new(Some(task))),
         })
@@ -125,6 +129,7 @@ impl Uploader {
 #[derive(Clone)]
 pub struct UploadHandle {
     tx: mpsc::Sender<Command>,
+    settings: Arc<watch::Sender<Settings>>,
     status: watch::Receiver<UploadStatus>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -158,6 +163,19 @@ impl UploadHandle {
     /// and backoff (once; a failure goes back to normal backoff).
     pub async fn upload_now(&self) -> Result<(), UploadError> {
         self.ask(|reply| Command::UploadNow { reply }).await
+    }
+
+    /// Replaces the uploader's settings (the settings page changes policy, window and bandwidth
+    /// limit). Checked first: a bad value is an error naming the key and nothing changes. The
+    /// worker takes them before its next decision; a running transfer keeps its bandwidth limit.
+    /// Never waits.
+    pub fn reconfigure(&self, config: &UploadConfig) -> Result<(), UploadError> {
+        let settings = config.settings()?;
+        if self.tx.is_closed() {
+            return Err(UploadError::NotRunning);
+        }
+        self.settings.send_replace(settings);
+        Ok(())
     }
 
     /// A copy of the queue, oldest first.

@@ -1,6 +1,8 @@
 //! The uploader's loop: one task owning the queue, running at most one transfer at a time while it
 //! keeps answering requests. It decides what to send next (button first, then policy, window and
-//! backoff), saves the queue after every change, and publishes status.
+//! backoff), saves the queue after every change, and publishes status. New settings (policy,
+//! window, bandwidth limit from the settings page) arrive on a `watch` channel and count from the
+//! next decision; a transfer already running finishes as it started.
 
 use super::config::{Policy, Settings};
 use super::handle::{Enqueued, ReconcileReport, UploadDone, UploaderOptions};
@@ -69,6 +71,8 @@ pub(crate) struct Worker {
     forced: VecDeque<String>,
     status: Arc<watch::Sender<UploadStatus>>,
     rx: mpsc::Receiver<Command>,
+    /// Replacement settings; the newest wins.
+    settings_rx: watch::Receiver<Settings>,
     last_error: Option<(String, i64)>,
     last_done: Option<DoneInfo>,
     /// Failures in a row across all memories; with `not_before` it keeps an offline device from
@@ -78,15 +82,17 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
+    /// `settings_rx` holds the settings to start with, and later ones.
     pub fn new(
-        settings: Settings,
         memories_dir: PathBuf,
         options: UploaderOptions,
         queue: Queue,
         notice: Option<String>,
         status: Arc<watch::Sender<UploadStatus>>,
         rx: mpsc::Receiver<Command>,
+        mut settings_rx: watch::Receiver<Settings>,
     ) -> Worker {
+        let settings = settings_rx.borrow_and_update().clone();
         let now = options.clock.now_utc_ms();
         let worker = Worker {
             settings,
@@ -98,6 +104,7 @@ impl Worker {
             forced: VecDeque::new(),
             status,
             rx,
+            settings_rx,
             last_error: notice.map(|n| (n, now)),
             last_done: None,
             consecutive_failures: 0,
@@ -133,6 +140,12 @@ impl Worker {
                     }
                     Some(command) => self.handle(command, &mut job).await,
                 },
+                // Never ready again once every handle is gone (`rx` ends the loop then).
+                Ok(()) = self.settings_rx.changed() => {
+                    self.settings = self.settings_rx.borrow_and_update().clone();
+                    tracing::info!(policy = ?self.settings.policy, window = %self.settings.window,
+                        bwlimit = ?self.settings.bwlimit, "upload settings changed");
+                }
                 result = run_job(&mut job) => {
                     if let Some(finished) = job.take() {
                         self.finish(finished, result).await;

@@ -1,10 +1,12 @@
 //! The control part of the API: status (plain and as a live SSE stream), the two buttons exactly as
-//! the physical ones, and the time from the phone. The daemon is reached through [`Control`], which
-//! the service implements; the auth middleware (auth.rs) stands in front of all of it.
+//! the physical ones, the time from the phone, and the settings (their handlers in settings.rs).
+//! The daemon is reached through [`Control`], which the service implements; the auth middleware
+//! (auth.rs) stands in front of all of it.
 
 use super::auth::{self, AuthState};
 use super::ApiError;
 use crate::control::{ButtonName, MAX_HOLD};
+use crate::settings::{Patch, SettingsError};
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
@@ -47,6 +49,12 @@ pub trait Control: Send + Sync + 'static {
     fn save_range(&self, from_us: i64, to_us: i64) -> Result<(), String>;
     /// Uploads the memory `name` now, ahead of the policy; the error is a message for the user.
     fn upload_memory(&self, name: &str) -> Result<(), String>;
+    /// The runtime settings, as `GET /api/settings` sends them (`settings::SettingsView`).
+    fn settings(&self) -> serde_json::Value;
+    /// Applies a parsed change (`PUT /api/settings`): checks it, keeps it in the overlay file and
+    /// applies it live; answers the full new settings. May write a file: call it off the async
+    /// threads. Never waits on the recording threads.
+    fn put_settings(&self, patch: Patch) -> Result<serde_json::Value, SettingsError>;
 }
 
 /// The longest range `POST /api/memories` saves at once (the ring holds hours; a memory this long
@@ -54,13 +62,14 @@ pub trait Control: Send + Sync + 'static {
 pub const MAX_SAVE_RANGE: Duration = Duration::from_secs(3 * 3600);
 
 #[derive(Clone)]
-struct ApiState {
-    control: Arc<dyn Control>,
+pub(crate) struct ApiState {
+    pub(crate) control: Arc<dyn Control>,
     sse: Arc<Semaphore>,
 }
 
-/// `/api/login`, `/api/logout`, `/api/status`, `/api/events`, `/api/buttons/*`, `/api/time`, with
-/// their body limit and request timeout (the auth middleware is added by [`super::router`]).
+/// `/api/login`, `/api/logout`, `/api/status`, `/api/events`, `/api/buttons/*`, `/api/time`,
+/// `/api/memories` (POST), `/api/settings`, with their body limit and request timeout (the auth
+/// middleware is added by [`super::router`]).
 pub(crate) fn routes(control: Arc<dyn Control>, auth: Arc<AuthState>) -> Router {
     let timeout = tower::ServiceBuilder::new()
         .layer(HandleErrorLayer::new(super::timed_out))
@@ -81,6 +90,10 @@ pub(crate) fn routes(control: Arc<dyn Control>, auth: Arc<AuthState>) -> Router 
         .route("/api/time", post(set_time))
         .route("/api/memories", post(save_range))
         .route("/api/memories/{name}/upload", post(upload_memory))
+        .route(
+            "/api/settings",
+            get(super::settings::get).put(super::settings::put),
+        )
         .with_state(state)
         .merge(session)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))

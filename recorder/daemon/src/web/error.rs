@@ -1,5 +1,7 @@
 //! One error shape for the whole API: a status and `{"error": "..."}` whose message says what to
-//! do. Details that would leak internals (device paths, OS errors) go to the log, not the client.
+//! do, plus `"field"` where one field of the request is at fault (the settings page shows the
+//! message next to it). Details that would leak internals (device paths, OS errors) go to the
+//! log, not the client.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +13,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds, for 503s the client may retry.
     pub retry_after: Option<u32>,
+    /// The request's field at fault (`memories.save_minutes`), sent as `"field"`.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -19,7 +23,14 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            field: None,
         }
+    }
+
+    /// The same error, naming the request's field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -48,7 +59,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.message });
+        let mut body = serde_json::json!({ "error": self.message });
+        if let Some(field) = self.field {
+            body["field"] = serde_json::Value::String(field);
+        }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response

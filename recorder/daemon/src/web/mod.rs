@@ -1,7 +1,7 @@
 //! The daemon's web app and API (docs/api.md): the app's static files (ui.rs), HLS playlists and
 //! segments served straight from the ring, the ring's timeline, the memories directory (list,
 //! download with byte ranges, delete, save a range, upload), status (plain and live SSE), the
-//! buttons, the time, and login.
+//! buttons, the time, the runtime settings, and login.
 //!
 //! [`router`] is what the daemon serves: every route but the app's files and login behind the
 //! admin session, every state change behind the CSRF rule (auth.rs). [`media_routes`] alone has
@@ -17,6 +17,7 @@ mod hls;
 mod memories;
 mod playlist;
 mod range;
+mod settings;
 mod timeline;
 mod ui;
 

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // not every test uses every helper
 
+pub mod web;
+
 use crate::support::{cli, effective_uid, program, s, Run, BIN};
 use serde_json::Value;
 use std::fs::File;
@@ -43,6 +45,10 @@ pub struct Settings {
     pub upload: String,
     /// The body of `[web]`; off unless a test serves the web API.
     pub web: String,
+    /// More lines for `[source]` and `[source.test]` (`ROOT` in them becomes the recorder's
+    /// directory).
+    pub source: String,
+    pub test_source: String,
 }
 
 impl Default for Settings {
@@ -55,6 +61,8 @@ impl Default for Settings {
             min_free_mib: 16,
             upload: "remote = \"\"\n".into(),
             web: "listen = \"\"\n".into(),
+            source: String::new(),
+            test_source: String::new(),
         }
     }
 }
@@ -139,8 +147,8 @@ impl Recorder {
     fn config_text(&self, settings: &Settings) -> String {
         format!(
             "[ring]\ndevice = {ring:?}\n\n\
-             [source]\nkind = \"test\"\n\n\
-             [source.test]\nwidth = 320\nheight = 240\nbitrate = {bitrate}\n\n\
+             [source]\nkind = \"test\"\n{source}\n\
+             [source.test]\nwidth = 320\nheight = 240\nbitrate = {bitrate}\n{test_source}\n\
              [segments]\ntarget_s = 2\n\n\
              [memories]\ndir = {memories:?}\nmin_free_mib = {min_free}\n\n\
              [state]\ndir = {state:?}\n\n\
@@ -158,6 +166,8 @@ impl Recorder {
             hold = settings.hold_step_s,
             upload = settings.upload.replace(ROOT, s(self.root())),
             web = settings.web,
+            source = settings.source.replace(ROOT, s(self.root())),
+            test_source = settings.test_source.replace(ROOT, s(self.root())),
         )
     }
 

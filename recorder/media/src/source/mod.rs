@@ -9,12 +9,14 @@ pub mod picam;
 pub mod process;
 pub mod stdin;
 pub mod supervise;
+pub mod swap;
 
 pub use ffmpeg::{FfmpegConfig, TestConfig};
 pub use picam::PicamConfig;
 pub use process::ProcessSource;
 pub use stdin::StdinSource;
 pub use supervise::{Polled, SourceEvent, Supervisor, SupervisorConfig};
+pub use swap::{SourceSwap, SwapStatus};
 
 use std::io;
 use std::time::Duration;

@@ -2,8 +2,10 @@
 //! stopped and opened again after a backoff that grows while it keeps failing (bounded) and
 //! resets once it has run for a while. Every end of a session is reported as a gap so the
 //! segmenter closes the segment and flags the next one DISCONTINUITY: a restart is visible in the
-//! ring and in the status, never a silent hole.
+//! ring and in the status, never a silent hole. A new source handed over through [`SourceSwap`]
+//! (new camera settings) replaces the running one the same way.
 
+use super::swap::SourceSwap;
 use super::{ReadOutcome, Session, Source};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
@@ -61,6 +63,8 @@ pub enum SourceEvent {
     Silent { after: Duration },
     /// Opening failed; the next try is in `retry_in`.
     OpenFailed { error: String, retry_in: Duration },
+    /// A new source (new settings, through [`SourceSwap`]) replaced the running one.
+    Replaced { by: String },
 }
 
 /// What one `poll` brought.
@@ -89,6 +93,7 @@ pub struct Supervisor {
     finished: bool,
     events: VecDeque<(SystemTime, SourceEvent)>,
     dropped_events: u64,
+    swap: SourceSwap,
 }
 
 impl Supervisor {
@@ -106,7 +111,13 @@ impl Supervisor {
             finished: false,
             events: VecDeque::new(),
             dropped_events: 0,
+            swap: SourceSwap::default(),
         }
+    }
+
+    /// The mailbox through which another thread hands this supervisor a new source.
+    pub fn swap_handle(&self) -> SourceSwap {
+        self.swap.clone()
     }
 
     pub fn describe(&self) -> String {
@@ -138,6 +149,9 @@ impl Supervisor {
         if self.finished {
             return Polled::Finished;
         }
+        if let Some(source) = self.swap.take() {
+            return self.replace(source);
+        }
         if self.session.is_none() {
             return self.try_open(wait);
         }
@@ -152,6 +166,7 @@ impl Supervisor {
             Ok(ReadOutcome::Data(n)) => {
                 debug_assert!(n > 0 && n <= buf.len());
                 self.last_data = Some(Instant::now());
+                self.swap.got_data();
                 Polled::Data(n)
             }
             Ok(ReadOutcome::Idle) if self.silent_for() < self.config.silence => Polled::Idle,
@@ -189,6 +204,7 @@ impl Supervisor {
         match self.source.open() {
             Ok(session) => {
                 self.attempts += 1;
+                self.swap.opened();
                 self.session = Some(session);
                 self.started_at = Instant::now();
                 self.push_event(SourceEvent::Started {
@@ -204,6 +220,7 @@ impl Supervisor {
                 Polled::Finished
             }
             Err(e) => {
+                self.swap.failed();
                 let retry_in = self.schedule_retry(false);
                 self.push_event(SourceEvent::OpenFailed {
                     error: e.to_string(),
@@ -217,6 +234,7 @@ impl Supervisor {
     fn end_session(&mut self, event: SourceEvent) -> Polled {
         // Dropping the session stops the process or tells the camera to stop.
         self.session = None;
+        self.swap.failed();
         let stable = self.last_data.is_some_and(|t| t >= self.started_at)
             && self.started_at.elapsed() >= self.config.stable_after;
         self.push_event(event);
@@ -226,6 +244,24 @@ impl Supervisor {
         }
         self.schedule_retry(stable);
         Polled::Gap
+    }
+
+    /// Stops the running session (a gap, like any restart) and opens `source` without waiting
+    /// for a backoff: the old source did nothing wrong.
+    fn replace(&mut self, source: Box<dyn Source>) -> Polled {
+        let by = source.describe();
+        // Dropping the session stops the process or tells the camera to stop.
+        let had_session = self.session.take().is_some();
+        self.source = source;
+        self.backoff = self.config.backoff_min;
+        self.next_open = Instant::now();
+        self.push_event(SourceEvent::Replaced { by });
+        if had_session {
+            Polled::Gap
+        } else {
+            // The last session's end was already a gap; nothing since.
+            Polled::Idle
+        }
     }
 
     /// Sets the next open time; returns the wait. The wait doubles per failure up to the
@@ -248,3 +284,7 @@ impl Supervisor {
         self.events.push_back((SystemTime::now(), event));
     }
 }
+
+#[cfg(test)]
+#[path = "supervise_tests.rs"]
+mod tests;

@@ -1,0 +1,132 @@
+//! The web API of a running daemon, spoken to as a phone would: plain HTTP/1.1 on 127.0.0.1, one
+//! request per connection (`Connection: close`), every read bounded by a timeout. Bodies are
+//! bytes, so a segment from `/hls/segment/N.ts` arrives intact.
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Longest wait for an answer.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// Largest answer read (a few segments of the tests' small video).
+const MAX_ANSWER: u64 = 64 << 20;
+
+/// One answer.
+pub struct Answer {
+    pub status: u16,
+    /// Status line and headers.
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text()))
+    }
+
+    /// The JSON body of a 200.
+    pub fn ok(&self) -> Value {
+        assert_eq!(self.status, 200, "{}\n{}", self.head, self.text());
+        self.json()
+    }
+}
+
+/// A free TCP port on 127.0.0.1 for the daemon's `web.listen`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One request with the `X-Moment: 1` header of the web app and, if given, the session cookie
+/// (`moment_session=...`).
+pub fn request(port: u16, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Answer {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the web server");
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nX-Moment: 1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n{cookie}\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream
+        .take(MAX_ANSWER)
+        .read_to_end(&mut answer)
+        .expect("read the answer");
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(answer.len());
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let body = answer.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked { dechunk(&body) } else { body };
+    Answer { status, head, body }
+}
+
+/// (status, head, body as text), for the tests that only read JSON.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
+    let answer = request(port, method, path, cookie, body);
+    let text = answer.text();
+    (answer.status, answer.head, text)
+}
+
+/// Logs in; the cookie to send back (`moment_session=...`).
+pub fn login(port: u16, password: &str) -> String {
+    let body = format!("{{\"password\":{password:?}}}");
+    let answer = request(port, "POST", "/api/login", None, &body);
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    answer
+        .head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string()
+}
+
+/// A chunked body's data (bounded by the body's own length).
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next()?.trim(), 16).ok())
+            .unwrap_or(0);
+        let start = eol + 2;
+        if size == 0 || start + size > body.len() {
+            break;
+        }
+        data.extend_from_slice(&body[start..start + size]);
+        body = body.get(start + size + 2..).unwrap_or_default();
+    }
+    data
+}
