@@ -1,9 +1,10 @@
-//! The whole web router (`web::router`): login and sessions, the CSRF rule, the login rate limit,
-//! and the control routes (status, SSE, buttons, time). The media routes run on a real (empty) ring
+//! The whole web router (`web::router`): login and sessions, the CSRF rule, the per-client login
+//! rate limit, and the control routes (status, SSE, buttons, time). The media routes run on a real (empty) ring
 //! file and memories directory; the daemon is a recording test double of `web::Control` (the
 //! daemon's own `Control` is tested with the service).
 
 use axum::body::{to_bytes, Body};
+use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use futures_util::StreamExt;
@@ -15,6 +16,7 @@ use moment_recorder::web::{
 };
 use moment_ring::{format, DirectIo, FileDevice, FormatOptions, OpenOptions, Ring};
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -321,6 +323,53 @@ async fn repeated_wrong_passwords_are_rate_limited() {
     assert!((1..=30).contains(&retry), "{retry}");
     // Locked out means the right password too.
     login(&f.router, PASSWORD)
+        .await
+        .expect_error(StatusCode::TOO_MANY_REQUESTS, "try again");
+}
+
+/// A login from `peer`, as the server passes the peer address (`ConnectInfo`).
+async fn login_from(router: &Router, peer: &str, password: &str) -> Reply {
+    let peer: SocketAddr = peer.parse().unwrap();
+    let request = Request::post("/api/login")
+        .header("x-moment", "1")
+        .extension(ConnectInfo(peer))
+        .body(Body::from(json!({ "password": password }).to_string()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: to_bytes(body, 1 << 20).await.unwrap().to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn one_client_locked_out_does_not_lock_out_another() {
+    let f = fixture();
+    let (a, b) = ("192.168.4.20:51000", "192.168.4.21:51000");
+    for _ in 0..LOGIN_FAILURES {
+        login_from(&f.router, a, "guess")
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "wrong password");
+    }
+    // A is locked out, from any of its ports and with the right password too.
+    login_from(&f.router, "192.168.4.20:51001", PASSWORD)
+        .await
+        .expect_error(StatusCode::TOO_MANY_REQUESTS, "try again");
+    // B (the owner) still logs in, and so do requests without a peer address.
+    let reply = login_from(&f.router, b, PASSWORD).await;
+    reply.expect_ok();
+    get(&f.router, "/api/status", Some(&reply.session_cookie()))
+        .await
+        .expect_ok();
+    login(&f.router, PASSWORD).await.expect_ok();
+    // B's wrong password counts for B alone.
+    login_from(&f.router, b, "typo")
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "wrong password");
+    login_from(&f.router, b, PASSWORD).await.expect_ok();
+    login_from(&f.router, a, PASSWORD)
         .await
         .expect_error(StatusCode::TOO_MANY_REQUESTS, "try again");
 }

@@ -20,9 +20,9 @@ pub use api::{
     Control, API_BODY_LIMIT, EARLIEST_UTC_MS, LATEST_UTC_MS, MAX_SSE_CLIENTS, SSE_INTERVAL,
 };
 pub use auth::{
-    csrf_allowed, hash_password, verify_password, AuthConfig, LoginLimiter, Sessions,
-    LOGIN_FAILURES, LOGIN_LOCKOUT, LOGIN_WINDOW, MAX_PASSWORD_BYTES, MAX_SESSIONS, SESSION_COOKIE,
-    SESSION_IDLE, SESSION_MAX_AGE,
+    csrf_allowed, hash_password, verify_password, AuthConfig, LoginClient, LoginLimiter, Sessions,
+    LOGIN_BACKSTOP, LOGIN_FAILURES, LOGIN_LOCKOUT, LOGIN_WINDOW, MAX_LOGIN_CLIENTS,
+    MAX_PASSWORD_BYTES, MAX_SESSIONS, SESSION_COOKIE, SESSION_IDLE, SESSION_MAX_AGE,
 };
 pub use error::ApiError;
 pub use playlist::{format_program_date_time, parse_time_param, LIVE_WINDOW, MAX_RANGE_SEGMENTS};
