@@ -196,11 +196,12 @@ async fn start_web(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandle<()>> 
         crate::web::AuthConfig::new(web.password_hash.clone()),
     );
     tracing::info!(listen = %web.listen, "web server started");
-    Some(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "web server stopped");
-        }
-    }))
+    // Runs until aborted at shutdown, which closes every connection with it.
+    Some(tokio::spawn(crate::web::serve(
+        listener,
+        router,
+        crate::web::ServerLimits::default(),
+    )))
 }
 
 /// Source events from the capture thread, picked up by the event loop (bounded).

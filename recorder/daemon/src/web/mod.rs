@@ -3,7 +3,8 @@
 //! the buttons, the time, and login. Saves of a range, settings and the UI are not here yet.
 //!
 //! [`router`] is what the daemon serves: every route behind the admin session and the CSRF rule
-//! (auth.rs). [`media_routes`] alone has **no authentication** and is for tests only.
+//! (auth.rs). [`serve`] (server.rs) is the accept loop that serves it with limits on connections
+//! and their timing. [`media_routes`] alone has **no authentication** and is for tests only.
 //!
 //! Recording never waits on the web: segments are read through the ring's bounded, revocable pins
 //! on blocking threads, a few at a time, and every request has a time limit and a body limit.
@@ -15,6 +16,7 @@ mod hls;
 mod memories;
 mod playlist;
 mod range;
+mod server;
 
 pub use api::{
     Control, API_BODY_LIMIT, EARLIEST_UTC_MS, LATEST_UTC_MS, MAX_SSE_CLIENTS, SSE_INTERVAL,
@@ -27,6 +29,10 @@ pub use auth::{
 pub use error::ApiError;
 pub use playlist::{format_program_date_time, parse_time_param, LIVE_WINDOW, MAX_RANGE_SEGMENTS};
 pub use range::{parse_range, ByteRange, RangeRequest};
+pub use server::{
+    serve, ServerLimits, HEADER_TIMEOUT, MAX_BUF_BYTES, MAX_CONNECTIONS, MAX_HEADERS,
+    MAX_HEAD_BYTES, STALL_TIMEOUT,
+};
 
 use crate::memories::MemoryStore;
 use axum::error_handling::HandleErrorLayer;
