@@ -147,6 +147,7 @@ async fn daemon(config: Config) -> Result<()> {
         )
     })?;
     let control_task = tokio::spawn(control::serve(listener, shared.clone()));
+    let changes_task = tokio::spawn(follow_changes(shared.clone()));
     let web_task = start_web(&shared).await;
     let result = event_loop(
         &shared,
@@ -158,6 +159,7 @@ async fn daemon(config: Config) -> Result<()> {
     .await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     control_task.abort();
+    changes_task.abort();
     if let Some(task) = web_task {
         task.abort();
     }
@@ -202,6 +204,33 @@ async fn start_web(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandle<()>> 
         router,
         crate::web::ServerLimits::default(),
     )))
+}
+
+/// Counts the LED's and the uploads' changes on the board, so the web's live status follows them
+/// as it follows saves and events. The LED's blinking (its level) is not a change; its pattern and
+/// its save-step flashes are.
+async fn follow_changes(shared: Arc<Shared>) {
+    let mut led = shared.led.subscribe();
+    let mut uploads = shared.uploads.subscribe();
+    let shown = |s: &crate::buttons::LedStatus| (s.pattern, s.flashes, s.saves);
+    let mut led_shown = shown(&led.borrow_and_update());
+    loop {
+        // A closed channel (the part stopped) fails its pattern and leaves the other branch.
+        tokio::select! {
+            Ok(()) = led.changed() => {
+                let now = shown(&led.borrow_and_update());
+                if now != led_shown {
+                    led_shown = now;
+                    shared.board.changed();
+                }
+            }
+            Ok(()) = uploads.changed() => {
+                uploads.borrow_and_update();
+                shared.board.changed();
+            }
+            else => return,
+        }
+    }
 }
 
 /// Source events from the capture thread, picked up by the event loop (bounded).
@@ -545,6 +574,10 @@ impl crate::web::Control for WebControl {
         let what = format!("save of a range from the web app ({} s)", length.as_secs());
         let _guard = self.0.runtime.enter();
         start_save_range(&self.0, to_us, length, what)
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.0.board.subscribe())
     }
 
     fn upload_memory(&self, name: &str) -> Result<(), String> {

@@ -1,6 +1,7 @@
 //! The daemon's status: one serialisable snapshot of everything a person (the web app, `moment-
 //! recorder status`) or a test wants to see. The parts keep their own state; this file only
-//! gathers it, so nothing waits on a lock held by the recording path.
+//! gathers it, so nothing waits on a lock held by the recording path. The [`Board`] also counts
+//! changes a person would notice, so the web's live status can be sent at once (docs/api.md).
 
 use crate::buttons::{ButtonsStats, LedStatus};
 use crate::upload::UploadStatus;
@@ -9,6 +10,7 @@ use moment_ring::Stats;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
+use tokio::sync::watch;
 
 /// Events kept for the status (source restarts, saves, errors).
 const MAX_EVENTS: usize = 32;
@@ -116,10 +118,21 @@ pub struct Event {
     pub message: String,
 }
 
-/// The state the event loop changes and the status reads.
-#[derive(Debug, Default)]
+/// The state the event loop changes and the status reads, and the count of changes a person would
+/// see (this state's, and the LED's and the uploads' forwarded by the service).
+#[derive(Debug)]
 pub struct Board {
     inner: Mutex<BoardInner>,
+    changes: watch::Sender<u64>,
+}
+
+impl Default for Board {
+    fn default() -> Board {
+        Board {
+            inner: Mutex::default(),
+            changes: watch::Sender::new(0),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +143,16 @@ struct BoardInner {
 }
 
 impl Board {
+    /// Something a person sees has changed: wakes the web's live status streams.
+    pub fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Follows [`Board::changed`] (only the latest count is kept, so a slow reader never queues).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     pub fn event(&self, kind: &'static str, message: impl Into<String>) {
         let message = message.into();
         tracing::info!(kind, "{message}");
@@ -142,6 +165,8 @@ impl Board {
             kind,
             message,
         });
+        drop(inner);
+        self.changed();
     }
 
     pub fn saves(&self, change: impl FnOnce(&mut SaveView)) {
@@ -152,6 +177,7 @@ impl Board {
                 .unwrap_or_else(PoisonError::into_inner)
                 .saves,
         );
+        self.changed();
     }
 
     pub fn network_reset(&self) {
@@ -159,6 +185,7 @@ impl Board {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .network_resets += 1;
+        self.changed();
     }
 
     /// (saves, events, network resets) for a snapshot.
@@ -169,5 +196,26 @@ impl Board {
             inner.events.iter().cloned().collect(),
             inner.network_resets,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_board_counts_changes() {
+        let board = Board::default();
+        let mut changes = board.subscribe();
+        assert!(!changes.has_changed().unwrap());
+        board.event("test", "something happened");
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+        board.saves(|s| s.in_progress = true);
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+        assert!(board.read().0.in_progress);
+        board.network_reset();
+        assert!(changes.has_changed().unwrap());
     }
 }

@@ -20,6 +20,7 @@ mod server;
 
 pub use api::{
     Control, API_BODY_LIMIT, EARLIEST_UTC_MS, LATEST_UTC_MS, MAX_SSE_CLIENTS, SSE_INTERVAL,
+    SSE_MIN_GAP,
 };
 pub use auth::{
     csrf_allowed, hash_password, verify_password, AuthConfig, LoginClient, LoginLimiter, Sessions,
