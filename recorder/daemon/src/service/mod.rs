@@ -20,7 +20,7 @@ use crate::upload::{UploadDone, UploadHandle, Uploader, UploaderOptions};
 use anyhow::{Context, Result};
 use moment_media::source::Supervisor;
 use moment_ring::{FileDevice, OpenOptions, Ring, RingReader};
-use status::{Board, ButtonsView, RecordingStatus, Status, TimeView};
+use status::{Board, ButtonsView, NetworkView, RecordingStatus, Status, SystemView, TimeView};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +48,7 @@ struct Shared {
     buttons_backend: &'static str,
     buttons: std::sync::Mutex<Option<ButtonsTask>>,
     board: Board,
+    system: SystemView,
     time: TimeKeeper<KernelClock>,
     source_label: String,
     capture: Arc<moment_media::CaptureProgress>,
@@ -133,6 +134,7 @@ async fn daemon(config: Config) -> Result<()> {
         uploads,
         led,
         board,
+        system: SystemView::read(),
         time,
         source_label,
         capture: recording.progress_handle(),
@@ -522,6 +524,8 @@ impl Shared {
                 synced: clock.utc_synced,
             },
             network_resets,
+            network: NetworkView::unmanaged(),
+            system: self.system.clone(),
             events,
         }
     }
