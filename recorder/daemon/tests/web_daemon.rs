@@ -6,54 +6,11 @@
 mod daemon_support;
 mod support;
 
-use daemon_support::{at, have_tools, Recorder, Settings, SAVE};
+use daemon_support::{at, free_port, have_tools, http, login, Recorder, Settings, SAVE};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 const PASSWORD: &str = "correct horse battery";
-
-/// One HTTP/1.1 request (Connection: close); returns (status, headers, body).
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    body: &str,
-) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the web server");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let cookie = cookie
-        .map(|c| format!("Cookie: {c}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nX-Moment: 1\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n{cookie}\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_string(), body.to_string())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn the_phone_logs_in_sees_status_and_saves_through_the_api() {
@@ -80,18 +37,7 @@ fn the_phone_logs_in_sees_status_and_saves_through_the_api() {
         "{\"password\":\"wrong password\"}",
     );
     assert_eq!(status, 401);
-    let login = format!("{{\"password\":{PASSWORD:?}}}");
-    let (status, head, _) = http(port, "POST", "/api/login", None, &login);
-    assert_eq!(status, 200, "{head}");
-    let cookie = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("set-cookie: ")
-                .or_else(|| l.strip_prefix("Set-Cookie: "))
-        })
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    let cookie = login(port, PASSWORD);
 
     let (status, _, body) = http(port, "GET", "/api/status", Some(&cookie), "");
     assert_eq!(status, 200);

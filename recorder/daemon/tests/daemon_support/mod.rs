@@ -2,14 +2,17 @@
 //! state and control socket under one temporary directory) running the real `moment-recorder run`
 //! as a child; bounded waits on what `moment-recorder status` prints; a crash as SIGKILL of the
 //! daemon and everything it started (as systemd kills a service's cgroup); a small loop-mounted
-//! ext4 for the disk-full tests; and ffprobe/ffmpeg checks of the memories. Every child is killed
-//! by its PID when its guard drops, so a failing test leaves no recorder, camera or rclone behind.
+//! ext4 for the disk-full tests; ffprobe/ffmpeg checks of the memories; and plain HTTP/1.1 requests
+//! to its web server. Every child is killed by its PID when its guard drops, so a failing test
+//! leaves no recorder, camera or rclone behind.
 
 #![allow(dead_code)] // not every test uses every helper
 
 use crate::support::{cli, effective_uid, program, s, Run, BIN};
 use serde_json::Value;
 use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -520,4 +523,73 @@ pub fn assert_decodes(path: &Path) {
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A TCP port on 127.0.0.1 free a moment ago (for the daemon's web server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+/// One HTTP/1.1 request to the web server on `port` (`Connection: close`, passing the CSRF rule
+/// with `X-Moment: 1`), read to the end within 20 s: (status, head, body).
+pub fn try_http(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(20)))?;
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nX-Moment: 1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n{cookie}\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, head.to_string(), body.to_string()))
+}
+
+/// [`try_http`], which must reach the server.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
+    try_http(port, method, path, cookie, body)
+        .unwrap_or_else(|e| panic!("{method} {path} on port {port}: {e}"))
+}
+
+/// Logs in with `password`, which must be right: the `moment_session=...` pair for `Cookie`.
+pub fn login(port: u16, password: &str) -> String {
+    let body = serde_json::json!({ "password": password }).to_string();
+    let (status, head, _) = http(port, "POST", "/api/login", None, &body);
+    assert_eq!(status, 200, "{head}");
+    head.lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string()
 }
