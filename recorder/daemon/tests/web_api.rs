@@ -1,10 +1,11 @@
-//! The whole web router (`web::router`): login and sessions, the CSRF rule, the login rate limit,
-//! and the control routes (status, SSE, buttons, time, settings). The media routes run on a real
-//! (empty) ring file and memories directory; the daemon is a recording test double of
-//! `web::Control` that keeps its settings with the real settings model (the daemon's own
-//! `Control` is tested with the service).
+//! The whole web router (`web::router`): login and sessions, the CSRF rule, the per-client login
+//! rate limit, and the control routes (status, SSE pushed on change, buttons, time, settings). The
+//! media routes run on a real (empty) ring file and memories directory; the daemon is a recording
+//! test double of `web::Control` that keeps its settings with the real settings model (the
+//! daemon's own `Control` is tested with the service).
 
 use axum::body::{to_bytes, Body};
+use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use futures_util::StreamExt;
@@ -14,13 +15,15 @@ use moment_recorder::memories::MemoryStore;
 use moment_recorder::settings::{self, Patch, SettingsError, SettingsView};
 use moment_recorder::web::{
     hash_password, router, AuthConfig, Control, WebState, API_BODY_LIMIT, LOGIN_FAILURES,
-    MAX_SSE_CLIENTS, SESSION_COOKIE,
+    MAX_SSE_CLIENTS, SESSION_COOKIE, SSE_INTERVAL, SSE_MIN_GAP,
 };
 use moment_ring::{format, DirectIo, FileDevice, FormatOptions, OpenOptions, Ring};
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -42,6 +45,8 @@ struct FakeControl {
     settings_puts: Mutex<u64>,
     /// The answer of the next `put_settings`, instead of applying it.
     settings_refusal: Mutex<Option<SettingsError>>,
+    /// The change counter the daemon would bump.
+    changes: watch::Sender<u64>,
 }
 
 impl Control for FakeControl {
@@ -84,6 +89,10 @@ impl Control for FakeControl {
         *config = settings::apply(&config, &changes)?;
         *self.settings_puts.lock().unwrap() += 1;
         Ok(SettingsView::of(&config).to_json())
+    }
+
+    fn changes(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.changes.subscribe())
     }
 }
 
@@ -350,6 +359,53 @@ async fn repeated_wrong_passwords_are_rate_limited() {
     assert!((1..=30).contains(&retry), "{retry}");
     // Locked out means the right password too.
     login(&f.router, PASSWORD)
+        .await
+        .expect_error(StatusCode::TOO_MANY_REQUESTS, "try again");
+}
+
+/// A login from `peer`, as the server passes the peer address (`ConnectInfo`).
+async fn login_from(router: &Router, peer: &str, password: &str) -> Reply {
+    let peer: SocketAddr = peer.parse().unwrap();
+    let request = Request::post("/api/login")
+        .header("x-moment", "1")
+        .extension(ConnectInfo(peer))
+        .body(Body::from(json!({ "password": password }).to_string()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: to_bytes(body, 1 << 20).await.unwrap().to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn one_client_locked_out_does_not_lock_out_another() {
+    let f = fixture();
+    let (a, b) = ("192.168.4.20:51000", "192.168.4.21:51000");
+    for _ in 0..LOGIN_FAILURES {
+        login_from(&f.router, a, "guess")
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "wrong password");
+    }
+    // A is locked out, from any of its ports and with the right password too.
+    login_from(&f.router, "192.168.4.20:51001", PASSWORD)
+        .await
+        .expect_error(StatusCode::TOO_MANY_REQUESTS, "try again");
+    // B (the owner) still logs in, and so do requests without a peer address.
+    let reply = login_from(&f.router, b, PASSWORD).await;
+    reply.expect_ok();
+    get(&f.router, "/api/status", Some(&reply.session_cookie()))
+        .await
+        .expect_ok();
+    login(&f.router, PASSWORD).await.expect_ok();
+    // B's wrong password counts for B alone.
+    login_from(&f.router, b, "typo")
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "wrong password");
+    login_from(&f.router, b, PASSWORD).await.expect_ok();
+    login_from(&f.router, a, PASSWORD)
         .await
         .expect_error(StatusCode::TOO_MANY_REQUESTS, "try again");
 }
@@ -637,6 +693,99 @@ async fn events_stream_the_status_and_are_bounded() {
     let response = f.router.clone().oneshot(request(&id)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     drop(open);
+}
+
+/// The events of one SSE body, one at a time.
+struct Events {
+    body: axum::body::BodyDataStream,
+    buffer: String,
+}
+
+impl Events {
+    /// The next event's data as JSON (a bounded wait, in the test's time).
+    async fn next(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                let data = event
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data:"))
+                    .unwrap_or_else(|| panic!("no data line in {event:?}"));
+                return serde_json::from_str(data.trim()).unwrap();
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(5), self.body.next())
+                .await
+                .expect("an event within 5 s")
+                .expect("the stream goes on")
+                .unwrap();
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+/// Time is paused (it moves only when every task waits), so the figures are exact, not timing.
+#[tokio::test(start_paused = true)]
+async fn events_are_pushed_on_change_debounced_and_sent_on_a_heartbeat() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    let request = Request::get("/api/events")
+        .header(header::COOKIE, format!("{SESSION_COOKIE}={id}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = f.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut events = Events {
+        body: response.into_body().into_data_stream(),
+        buffer: String::new(),
+    };
+    let first = events.next().await;
+    let calls = |v: &Value| v["calls"].as_u64().unwrap();
+
+    // Nothing changes: the heartbeat, one interval later.
+    let t0 = tokio::time::Instant::now();
+    let beat = events.next().await;
+    assert_eq!(t0.elapsed(), SSE_INTERVAL);
+    assert_eq!(calls(&beat), calls(&first) + 1);
+
+    // A change is sent without waiting for the heartbeat, once the minimum gap since the last
+    // event has passed.
+    let t1 = tokio::time::Instant::now();
+    f.control.changes.send_modify(|n| *n += 1);
+    let pushed = events.next().await;
+    assert_eq!(t1.elapsed(), SSE_MIN_GAP);
+    assert_eq!(calls(&pushed), calls(&beat) + 1);
+    // Long after the last one, a change goes out at once.
+    let quiet = events.next().await;
+    let t2 = tokio::time::Instant::now();
+    assert_eq!(calls(&quiet), calls(&pushed) + 1, "a heartbeat");
+    tokio::time::sleep(SSE_MIN_GAP).await;
+    let t3 = tokio::time::Instant::now();
+    f.control.changes.send_modify(|n| *n += 1);
+    events.next().await;
+    assert_eq!(
+        t3.elapsed(),
+        Duration::ZERO,
+        "{:?} after the heartbeat",
+        t2.elapsed()
+    );
+
+    // A burst of changes (one every 20 ms for 2 s) makes at most one event per SSE_MIN_GAP.
+    let changes = f.control.changes.clone();
+    let bumper = tokio::spawn(async move {
+        for _ in 0..100 {
+            changes.send_modify(|n| *n += 1);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let start = tokio::time::Instant::now();
+    let mut sent = 0;
+    while start.elapsed() < Duration::from_secs(2) {
+        events.next().await;
+        sent += 1;
+    }
+    bumper.await.unwrap();
+    let most = (2000 / SSE_MIN_GAP.as_millis() + 1) as usize;
+    assert!((most - 1..=most).contains(&sent), "{sent} events in 2 s");
 }
 
 #[tokio::test]

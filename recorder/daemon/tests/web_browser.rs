@@ -8,6 +8,7 @@
 mod daemon_support;
 mod support;
 
+use daemon_support::web::{free_port, login};
 use daemon_support::{have_tools, Recorder, Settings};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -19,14 +20,6 @@ const BROWSER_LIMIT: Duration = Duration::from_secs(300);
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Node, Chromium and `npm ci` in web/ (ci/install-deps.sh); missing ones skip, except under CI.
@@ -166,7 +159,7 @@ fn ffmpeg_decodes_the_live_playlist_without_errors() {
     });
     let mut daemon = recorder.start();
     daemon.wait_history(Duration::from_secs(6));
-    let cookie = login(port);
+    let cookie = login(port, PASSWORD);
 
     let mut ffmpeg = Command::new("ffmpeg");
     ffmpeg.args([
@@ -192,30 +185,4 @@ fn ffmpeg_decodes_the_live_playlist_without_errors() {
     );
     let status = daemon.status();
     assert_eq!(status["recording"]["segments_dropped"], 0, "{status}");
-}
-
-/// Logs in over plain HTTP; the session cookie (`moment_session=...`).
-fn login(port: u16) -> String {
-    use std::io::{Read, Write};
-    let body = format!("{{\"password\":{PASSWORD:?}}}");
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        stream,
-        "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nX-Moment: 1\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "login: {answer}");
-    answer
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_string()
 }

@@ -6,7 +6,7 @@
 mod daemon_support;
 mod support;
 
-use daemon_support::web::{free_port, http};
+use daemon_support::web::{free_port, http, login};
 use daemon_support::{at, have_tools, Recorder, Settings, SAVE};
 use serde_json::Value;
 use std::time::Duration;
@@ -38,18 +38,7 @@ fn the_phone_logs_in_sees_status_and_saves_through_the_api() {
         "{\"password\":\"wrong password\"}",
     );
     assert_eq!(status, 401);
-    let login = format!("{{\"password\":{PASSWORD:?}}}");
-    let (status, head, _) = http(port, "POST", "/api/login", None, &login);
-    assert_eq!(status, 200, "{head}");
-    let cookie = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("set-cookie: ")
-                .or_else(|| l.strip_prefix("Set-Cookie: "))
-        })
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    let cookie = login(port, PASSWORD);
 
     let (status, _, body) = http(port, "GET", "/api/status", Some(&cookie), "");
     assert_eq!(status, 200);

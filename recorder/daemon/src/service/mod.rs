@@ -22,7 +22,7 @@ use crate::upload::{UploadDone, UploadHandle, Uploader, UploaderOptions};
 use anyhow::{Context, Result};
 use moment_media::source::{SourceSwap, Supervisor};
 use moment_ring::{FileDevice, OpenOptions, Ring, RingReader};
-use status::{Board, ButtonsView, RecordingStatus, Status, TimeView};
+use status::{Board, ButtonsView, NetworkView, RecordingStatus, Status, SystemView, TimeView};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +50,7 @@ struct Shared {
     buttons_backend: &'static str,
     buttons: std::sync::Mutex<Option<ButtonsTask>>,
     board: Board,
+    system: SystemView,
     time: TimeKeeper<KernelClock>,
     /// What the source is now; changes with the video settings.
     source_label: std::sync::Mutex<String>,
@@ -150,6 +151,7 @@ async fn daemon(config: Config) -> Result<()> {
         uploads,
         led,
         board,
+        system: SystemView::read(),
         time,
         source_label: std::sync::Mutex::new(source_label),
         capture: recording.progress_handle(),
@@ -165,6 +167,7 @@ async fn daemon(config: Config) -> Result<()> {
         )
     })?;
     let control_task = tokio::spawn(control::serve(listener, shared.clone()));
+    let changes_task = tokio::spawn(follow_changes(shared.clone()));
     let web_task = web::start(&shared).await;
     let result = event_loop(
         &shared,
@@ -176,11 +179,39 @@ async fn daemon(config: Config) -> Result<()> {
     .await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     control_task.abort();
+    changes_task.abort();
     if let Some(task) = web_task {
         task.abort();
     }
     shutdown(&shared, recording).await;
     result
+}
+
+/// Counts the LED's and the uploads' changes on the board, so the web's live status follows them
+/// as it follows saves and events. The LED's blinking (its level) is not a change; its pattern and
+/// its save-step flashes are.
+async fn follow_changes(shared: Arc<Shared>) {
+    let mut led = shared.led.subscribe();
+    let mut uploads = shared.uploads.subscribe();
+    let shown = |s: &crate::buttons::LedStatus| (s.pattern, s.flashes, s.saves);
+    let mut led_shown = shown(&led.borrow_and_update());
+    loop {
+        // A closed channel (the part stopped) fails its pattern and leaves the other branch.
+        tokio::select! {
+            Ok(()) = led.changed() => {
+                let now = shown(&led.borrow_and_update());
+                if now != led_shown {
+                    led_shown = now;
+                    shared.board.changed();
+                }
+            }
+            Ok(()) = uploads.changed() => {
+                uploads.borrow_and_update();
+                shared.board.changed();
+            }
+            else => return,
+        }
+    }
 }
 
 /// Source events from the capture thread, picked up by the event loop (bounded).
@@ -476,6 +507,8 @@ impl Shared {
                 synced: clock.utc_synced,
             },
             network_resets,
+            network: NetworkView::unmanaged(),
+            system: self.system.clone(),
             events,
         }
     }

@@ -1,6 +1,7 @@
 //! The daemon's status: one serialisable snapshot of everything a person (the web app, `moment-
 //! recorder status`) or a test wants to see. The parts keep their own state; this file only
-//! gathers it, so nothing waits on a lock held by the recording path.
+//! gathers it, so nothing waits on a lock held by the recording path. The [`Board`] also counts
+//! changes a person would notice, so the web's live status can be sent at once (docs/api.md).
 
 use crate::buttons::{ButtonsStats, LedStatus};
 use crate::upload::UploadStatus;
@@ -9,9 +10,14 @@ use moment_ring::Stats;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
+use tokio::sync::watch;
 
 /// Events kept for the status (source restarts, saves, errors).
 const MAX_EVENTS: usize = 32;
+/// The kernel command line is at most a few KiB; more is not read.
+const MAX_CMDLINE_BYTES: u64 = 16 << 10;
+/// Longest slot name reported; RAUC's are short ("A", "rootfs.1").
+const MAX_SLOT_CHARS: usize = 64;
 
 /// The snapshot.
 #[derive(Clone, Debug, Serialize)]
@@ -26,7 +32,60 @@ pub struct Status {
     pub uploads: UploadStatus,
     pub time: TimeView,
     pub network_resets: u64,
+    pub network: NetworkView,
+    pub system: SystemView,
     pub events: Vec<Event>,
+}
+
+/// Who runs the network. There is no network manager yet: the recorder uses whatever the system
+/// set up, which the status says as `"unmanaged"` (later: the access point or a station).
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkView {
+    pub mode: &'static str,
+}
+
+impl NetworkView {
+    pub fn unmanaged() -> NetworkView {
+        NetworkView { mode: "unmanaged" }
+    }
+}
+
+/// The running firmware.
+#[derive(Clone, Debug, Serialize)]
+pub struct SystemView {
+    /// The RAUC slot the system booted from (`rauc.slot=` on the kernel command line); `None`
+    /// when the command line has none (a development machine).
+    pub booted_slot: Option<String>,
+}
+
+impl SystemView {
+    /// Reads `/proc/cmdline` (once, at start: it does not change while running).
+    pub fn read() -> SystemView {
+        use std::io::Read;
+        let mut cmdline = String::new();
+        let read = std::fs::File::open("/proc/cmdline")
+            .and_then(|f| f.take(MAX_CMDLINE_BYTES).read_to_string(&mut cmdline));
+        if let Err(e) = read {
+            tracing::warn!(error = %e, "status: cannot read /proc/cmdline");
+        }
+        SystemView {
+            booted_slot: booted_slot(&cmdline),
+        }
+    }
+}
+
+/// The value of the last `rauc.slot=` on a kernel command line (the bootloader adds it), if it is
+/// a plain name: printable ASCII, at most [`MAX_SLOT_CHARS`].
+pub fn booted_slot(cmdline: &str) -> Option<String> {
+    let value = cmdline
+        .split_ascii_whitespace()
+        .rev()
+        .find_map(|arg| arg.strip_prefix("rauc.slot="))?;
+    let value = value.trim_matches('"');
+    let plain = !value.is_empty()
+        && value.len() <= MAX_SLOT_CHARS
+        && value.bytes().all(|b| b.is_ascii_graphic());
+    plain.then(|| value.to_owned())
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -116,10 +175,21 @@ pub struct Event {
     pub message: String,
 }
 
-/// The state the event loop changes and the status reads.
-#[derive(Debug, Default)]
+/// The state the event loop changes and the status reads, and the count of changes a person would
+/// see (this state's, and the LED's and the uploads' forwarded by the service).
+#[derive(Debug)]
 pub struct Board {
     inner: Mutex<BoardInner>,
+    changes: watch::Sender<u64>,
+}
+
+impl Default for Board {
+    fn default() -> Board {
+        Board {
+            inner: Mutex::default(),
+            changes: watch::Sender::new(0),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +200,16 @@ struct BoardInner {
 }
 
 impl Board {
+    /// Something a person sees has changed: wakes the web's live status streams.
+    pub fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Follows [`Board::changed`] (only the latest count is kept, so a slow reader never queues).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     pub fn event(&self, kind: &'static str, message: impl Into<String>) {
         let message = message.into();
         tracing::info!(kind, "{message}");
@@ -142,6 +222,8 @@ impl Board {
             kind,
             message,
         });
+        drop(inner);
+        self.changed();
     }
 
     pub fn saves(&self, change: impl FnOnce(&mut SaveView)) {
@@ -152,6 +234,7 @@ impl Board {
                 .unwrap_or_else(PoisonError::into_inner)
                 .saves,
         );
+        self.changed();
     }
 
     pub fn network_reset(&self) {
@@ -159,6 +242,7 @@ impl Board {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .network_resets += 1;
+        self.changed();
     }
 
     /// (saves, events, network resets) for a snapshot.
@@ -169,5 +253,43 @@ impl Board {
             inner.events.iter().cloned().collect(),
             inner.network_resets,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booted_slot_comes_from_rauc_slot() {
+        let line = "console=ttyS0 root=/dev/mmcblk0p2 rauc.slot=A rootwait\n";
+        assert_eq!(booted_slot(line).as_deref(), Some("A"));
+        assert_eq!(booted_slot("rauc.slot=\"B\"").as_deref(), Some("B"));
+        assert_eq!(
+            booted_slot("rauc.slot=A rauc.slot=rootfs.1").as_deref(),
+            Some("rootfs.1"),
+            "the last one counts, as with the kernel's own parameters"
+        );
+        assert_eq!(booted_slot("root=/dev/sda1 quiet"), None);
+        assert_eq!(booted_slot(""), None);
+        assert_eq!(booted_slot("rauc.slot="), None);
+        assert_eq!(booted_slot("xrauc.slot=A"), None);
+        assert_eq!(booted_slot(&format!("rauc.slot={}", "x".repeat(65))), None);
+    }
+
+    #[test]
+    fn the_board_counts_changes() {
+        let board = Board::default();
+        let mut changes = board.subscribe();
+        assert!(!changes.has_changed().unwrap());
+        board.event("test", "something happened");
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+        board.saves(|s| s.in_progress = true);
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+        assert!(board.read().0.in_progress);
+        board.network_reset();
+        assert!(changes.has_changed().unwrap());
     }
 }

@@ -41,11 +41,12 @@ pub(super) async fn start(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandl
         crate::web::AuthConfig::new(web.password_hash.clone()),
     );
     tracing::info!(listen = %web.listen, "web server started");
-    Some(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "web server stopped");
-        }
-    }))
+    // Runs until aborted at shutdown, which closes every connection with it.
+    Some(tokio::spawn(crate::web::serve(
+        listener,
+        router,
+        crate::web::ServerLimits::default(),
+    )))
 }
 
 /// The daemon as the web API sees it; holds the `Arc` so a save can outlive the request.
@@ -73,6 +74,10 @@ impl crate::web::Control for WebControl {
         let what = format!("save of a range from the web app ({} s)", length.as_secs());
         let _guard = self.0.runtime.enter();
         start_save_range(&self.0, to_us, length, what)
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.0.board.subscribe())
     }
 
     fn upload_memory(&self, name: &str) -> Result<(), String> {

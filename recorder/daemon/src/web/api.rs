@@ -2,6 +2,11 @@
 //! the physical ones, the time from the phone, and the settings (their handlers in settings.rs).
 //! The daemon is reached through [`Control`], which the service implements; the auth middleware
 //! (auth.rs) stands in front of all of it.
+//!
+//! The SSE stream sends the status when the daemon says something a person sees has changed
+//! ([`Control::changes`]: a save, an upload, the LED, an event), at most one event per
+//! [`SSE_MIN_GAP`], so a press shows at once without a flood; and every [`SSE_INTERVAL`] anyway,
+//! because the ring's figures change all the time and a silent stream looks dead.
 
 use super::auth::{self, AuthState};
 use super::ApiError;
@@ -21,15 +26,18 @@ use serde_json::{Map, Value};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::time::MissedTickBehavior;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 /// Largest request body the API routes accept.
 pub const API_BODY_LIMIT: usize = 16 << 10;
 /// Live status streams open at once; one more is a 503.
 pub const MAX_SSE_CLIENTS: usize = 16;
-/// How often a live status stream sends the status.
+/// How often a live status stream sends the status when nothing else made it send.
 pub const SSE_INTERVAL: Duration = Duration::from_secs(1);
+/// Shortest time between two events of one stream: changes closer together are sent as one, so a
+/// busy save or upload makes at most 5 events per second.
+pub const SSE_MIN_GAP: Duration = Duration::from_millis(200);
 /// The times `POST /api/time` accepts: 2020-01-01 to 2100-01-01 (ms since the epoch, UTC).
 pub const EARLIEST_UTC_MS: i64 = 1_577_836_800_000;
 pub const LATEST_UTC_MS: i64 = 4_102_444_800_000;
@@ -55,6 +63,13 @@ pub trait Control: Send + Sync + 'static {
     /// applies it live; answers the full new settings. May write a file: call it off the async
     /// threads. Never waits on the recording threads.
     fn put_settings(&self, patch: Patch) -> Result<serde_json::Value, SettingsError>;
+    /// A counter the daemon bumps whenever something a person sees in the status changes (a save
+    /// or an upload starting, progressing or finishing, the LED, a new event), so that
+    /// `/api/events` sends at once. `None` (the default): the stream sends every [`SSE_INTERVAL`]
+    /// only.
+    fn changes(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// The longest range `POST /api/memories` saves at once (the ring holds hours; a memory this long
@@ -137,7 +152,8 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> 
     Ok(Json(status_of(state.control).await?))
 }
 
-/// `GET /api/events`: the status now and then every [`SSE_INTERVAL`], as unnamed SSE events.
+/// `GET /api/events`: the status now, then on every change (at most one per [`SSE_MIN_GAP`]) and
+/// at least every [`SSE_INTERVAL`], as unnamed SSE events.
 async fn events(
     State(state): State<ApiState>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -146,24 +162,73 @@ async fn events(
             "too many live status streams are open (at most {MAX_SSE_CLIENTS}); close one and try again"
         ))
     })?;
-    let mut interval = tokio::time::interval(SSE_INTERVAL);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let control = state.control;
-    // The permit lives as long as the stream, which ends when the client goes.
-    let stream = futures_util::stream::unfold(
-        (interval, control, permit),
-        |(mut interval, control, permit)| async move {
-            interval.tick().await;
-            let event = match status_of(control.clone()).await {
-                Ok(status) => Event::default().data(status.to_string()),
-                Err(e) => Event::default()
-                    .event("error")
-                    .data(serde_json::json!({ "error": e.message }).to_string()),
-            };
-            Some((Ok(event), (interval, control, permit)))
-        },
-    );
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + SSE_INTERVAL, SSE_INTERVAL);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let feed = Feed {
+        changes: state.control.changes(),
+        control: state.control,
+        heartbeat,
+        last_sent: None,
+        _permit: permit,
+    };
+    // The feed (and its permit) lives as long as the stream, which ends when the client goes.
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await;
+        Some((Ok(event), feed))
+    });
     Ok(Sse::new(stream))
+}
+
+/// One client's live status stream.
+struct Feed {
+    control: Arc<dyn Control>,
+    changes: Option<watch::Receiver<u64>>,
+    heartbeat: Interval,
+    last_sent: Option<Instant>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Feed {
+    /// Waits for the next reason to send (the first event, a change, the heartbeat), then reads
+    /// the status.
+    async fn next(&mut self) -> Event {
+        if let Some(last) = self.last_sent {
+            if self.wait_for_change_or_heartbeat().await {
+                // Changes during the gap are sent as this one event.
+                tokio::time::sleep_until(last + SSE_MIN_GAP).await;
+            }
+        }
+        if let Some(changes) = &mut self.changes {
+            changes.borrow_and_update();
+        }
+        let event = match status_of(self.control.clone()).await {
+            Ok(status) => Event::default().data(status.to_string()),
+            Err(e) => Event::default()
+                .event("error")
+                .data(serde_json::json!({ "error": e.message }).to_string()),
+        };
+        self.last_sent = Some(Instant::now());
+        self.heartbeat.reset();
+        event
+    }
+
+    /// True for a change, false for the heartbeat.
+    async fn wait_for_change_or_heartbeat(&mut self) -> bool {
+        loop {
+            let Some(changes) = &mut self.changes else {
+                self.heartbeat.tick().await;
+                return false;
+            };
+            tokio::select! {
+                _ = self.heartbeat.tick() => return false,
+                changed = changes.changed() => match changed {
+                    Ok(()) => return true,
+                    // The daemon's side is gone: the heartbeat alone from now on.
+                    Err(_) => self.changes = None,
+                },
+            }
+        }
+    }
 }
 
 /// `hold_ms` from the body: absent is 0 (a short press).

@@ -11,21 +11,28 @@
 //!   must carry `X-Moment: 1`, or `Sec-Fetch-Site: same-origin`, or an `Origin` whose host and port
 //!   equal the `Host` header; else 403. Browsers never send the custom header cross-origin without
 //!   a CORS preflight, which this server never grants.
-//! - Login: after [`LOGIN_FAILURES`] wrong passwords within [`LOGIN_WINDOW`], every login answers
-//!   429 for [`LOGIN_LOCKOUT`] (the right password too). The limit is global, not per client: the
-//!   state stays a handful of timestamps whatever an attacker sends.
+//! - Login: after [`LOGIN_FAILURES`] wrong passwords within [`LOGIN_WINDOW`] from one client (its
+//!   IP address; an IPv6 /64 counts as one client, and a request without a peer address, as in
+//!   tests, is the client "unknown"), that client's logins answer 429 for [`LOGIN_LOCKOUT`] (the
+//!   right password too). Other clients are not affected, so a guesser cannot lock the owner out.
+//!   The table holds at most [`MAX_LOGIN_CLIENTS`] clients; when it is full of clients still
+//!   counted, clients without an entry share one password check per [`LOGIN_BACKSTOP`], so many
+//!   addresses cannot buy many guesses either. Password checks run one at a time.
 
 use super::ApiError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -38,11 +45,16 @@ pub const MAX_SESSIONS: usize = 32;
 pub const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
 /// A session is gone this long after login, used or not.
 pub const SESSION_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Wrong passwords within [`LOGIN_WINDOW`] that lock logins out.
+/// Wrong passwords from one client within [`LOGIN_WINDOW`] that lock its logins out.
 pub const LOGIN_FAILURES: usize = 5;
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
-/// How long logins answer 429 once locked.
+/// How long a client's logins answer 429 once locked.
 pub const LOGIN_LOCKOUT: Duration = Duration::from_secs(30);
+/// Clients whose wrong passwords are counted at once (a few tens of KiB at most).
+pub const MAX_LOGIN_CLIENTS: usize = 256;
+/// While the table is full of counted clients, the clients without an entry share one password
+/// check per this long (the backstop against guessing from many addresses).
+pub const LOGIN_BACKSTOP: Duration = Duration::from_secs(1);
 /// Longest password accepted (argon2 hashes any length; this bounds the work).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
@@ -201,46 +213,187 @@ impl Sessions {
     }
 }
 
-/// Failed logins: at most [`LOGIN_FAILURES`] timestamps and a lockout end.
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
+/// Who a login comes from, as the limiter counts it: the peer's IP address, IPv4-mapped IPv6 as
+/// IPv4, other IPv6 by its /64 prefix (one host usually has the whole /64 to pick from). `None` is
+/// a request without a peer address (the router called directly, as tests do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LoginClient(Option<IpAddr>);
+
+impl LoginClient {
+    /// Requests whose peer is not known, all counted as one client.
+    pub const UNKNOWN: LoginClient = LoginClient(None);
+
+    pub fn new(peer: Option<SocketAddr>) -> LoginClient {
+        LoginClient(peer.map(|peer| match peer.ip() {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+            },
+            v4 => v4,
+        }))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for LoginClient {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        Ok(LoginClient::new(peer))
+    }
+}
+
+/// One client's recent wrong passwords (at most [`LOGIN_FAILURES`]) and its lockout.
+#[derive(Debug)]
+struct ClientFailures {
     failures: VecDeque<Instant>,
     locked_until: Option<Instant>,
+    last_failure: Instant,
+}
+
+impl ClientFailures {
+    fn locked(&self, now: Instant) -> Option<Duration> {
+        self.locked_until
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+
+    /// Whether the entry still says anything at `now` (a lockout or a failure in the window).
+    fn live(&self, now: Instant) -> bool {
+        self.locked(now).is_some()
+            || self
+                .failures
+                .back()
+                .is_some_and(|t| now.saturating_duration_since(*t) < LOGIN_WINDOW)
+    }
+}
+
+/// Failed logins per client, in a table of at most `cap` clients; the caller passes the time so
+/// tests control it. Making room drops entries that say nothing any more, then the client whose
+/// last wrong password is oldest among those not locked out; a table full of locked-out clients
+/// takes no new entry, and the clients outside it share the backstop instead.
+#[derive(Debug)]
+pub struct LoginLimiter {
+    clients: HashMap<LoginClient, ClientFailures>,
+    cap: usize,
+    /// When a client without an entry may next have its password checked, while the table is full.
+    backstop_free_at: Option<Instant>,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> LoginLimiter {
+        LoginLimiter::with_capacity(MAX_LOGIN_CLIENTS)
+    }
 }
 
 impl LoginLimiter {
-    /// How long logins stay refused from `now`, if they are.
-    pub fn blocked(&mut self, now: Instant) -> Option<Duration> {
-        match self.locked_until {
-            Some(until) if until > now => Some(until - now),
-            Some(_) => {
-                self.locked_until = None;
-                None
-            }
-            None => None,
+    pub fn with_capacity(cap: usize) -> LoginLimiter {
+        LoginLimiter {
+            clients: HashMap::new(),
+            cap: cap.max(1),
+            backstop_free_at: None,
         }
     }
 
-    /// Records a wrong password at `now`; locks logins out on the [`LOGIN_FAILURES`]th within
-    /// [`LOGIN_WINDOW`].
-    pub fn failed(&mut self, now: Instant) {
-        while self
+    /// How long `client`'s logins stay refused from `now`, if it is locked out. Changes nothing.
+    pub fn locked(&self, client: LoginClient, now: Instant) -> Option<Duration> {
+        self.clients.get(&client).and_then(|c| c.locked(now))
+    }
+
+    /// Whether `client` may have a password checked at `now`; `Err` is how long to wait. A client
+    /// without an entry while the table is full of clients still counted takes the backstop's turn.
+    pub fn admit(&mut self, client: LoginClient, now: Instant) -> Result<(), Duration> {
+        if let Some(entry) = self.clients.get(&client) {
+            return entry.locked(now).map_or(Ok(()), Err);
+        }
+        if self.clients.len() >= self.cap {
+            self.prune(now);
+        }
+        if self.clients.len() < self.cap {
+            return Ok(());
+        }
+        match self.backstop_free_at {
+            Some(at) if at > now => Err(at - now),
+            _ => {
+                self.backstop_free_at = Some(now + LOGIN_BACKSTOP);
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a wrong password from `client` at `now`; locks the client out on its
+    /// [`LOGIN_FAILURES`]th within [`LOGIN_WINDOW`].
+    pub fn failed(&mut self, client: LoginClient, now: Instant) {
+        if !self.clients.contains_key(&client) && !self.make_room(now) {
+            // Full of locked-out clients: this one stays outside, behind the backstop.
+            return;
+        }
+        let entry = self
+            .clients
+            .entry(client)
+            .or_insert_with(|| ClientFailures {
+                failures: VecDeque::with_capacity(LOGIN_FAILURES),
+                locked_until: None,
+                last_failure: now,
+            });
+        entry.last_failure = now;
+        while entry
             .failures
             .front()
             .is_some_and(|t| now.saturating_duration_since(*t) >= LOGIN_WINDOW)
         {
-            self.failures.pop_front();
+            entry.failures.pop_front();
         }
-        self.failures.push_back(now);
-        if self.failures.len() >= LOGIN_FAILURES {
-            self.failures.clear();
-            self.locked_until = Some(now + LOGIN_LOCKOUT);
+        entry.failures.push_back(now);
+        if entry.failures.len() >= LOGIN_FAILURES {
+            entry.failures.clear();
+            entry.locked_until = Some(now + LOGIN_LOCKOUT);
         }
     }
 
-    /// A right password: the count starts over.
-    pub fn succeeded(&mut self) {
-        self.failures.clear();
+    /// A right password from `client`: its count starts over.
+    pub fn succeeded(&mut self, client: LoginClient) {
+        self.clients.remove(&client);
+    }
+
+    /// Clients in the table.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    fn prune(&mut self, now: Instant) {
+        self.clients.retain(|_, c| c.live(now));
+    }
+
+    /// Room for one more entry: false when every entry is a client locked out at `now`.
+    fn make_room(&mut self, now: Instant) -> bool {
+        if self.clients.len() < self.cap {
+            return true;
+        }
+        self.prune(now);
+        if self.clients.len() < self.cap {
+            return true;
+        }
+        let oldest = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.locked(now).is_none())
+            .min_by_key(|(_, c)| c.last_failure)
+            .map(|(client, _)| *client);
+        match oldest {
+            Some(client) => {
+                self.clients.remove(&client);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -353,6 +506,7 @@ fn cookie_header(value: &str, max_age: Duration) -> HeaderValue {
 /// `POST /api/login {"password": "..."}`.
 pub(crate) async fn login(
     State(auth): State<Arc<AuthState>>,
+    client: LoginClient,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     if !auth.config.is_set() {
@@ -368,36 +522,46 @@ pub(crate) async fn login(
         }
         _ => return Err(ApiError::bad_request("password is missing or not a string")),
     };
+    // A locked-out client is answered at once, without queueing for the password check.
+    if let Some(left) = auth.limiter().locked(client, Instant::now()) {
+        return Err(too_many(left));
+    }
     let _permit = auth
         .verify
         .acquire()
         .await
         .map_err(|_| ApiError::unavailable("the server is stopping"))?;
-    if let Some(left) = auth.limiter().blocked(Instant::now()) {
-        let secs = left.as_secs() as u32 + u32::from(left.subsec_nanos() > 0);
-        return Err(ApiError {
-            retry_after: Some(secs),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("too many wrong passwords; try again in {secs} s"),
-            )
-        });
-    }
+    // Again with the permit held: the failures of the checks before this one are counted now.
+    auth.limiter()
+        .admit(client, Instant::now())
+        .map_err(too_many)?;
     let hash = auth.config.password_hash.clone();
     let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
         .await
         .map_err(super::error::join_failed)?;
     if !ok {
-        auth.limiter().failed(Instant::now());
+        auth.limiter().failed(client, Instant::now());
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong password"));
     }
-    auth.limiter().succeeded();
+    auth.limiter().succeeded(client);
     let id = auth.sessions().create(Instant::now());
     let mut response = Json(serde_json::json!({ "ok": true })).into_response();
     response
         .headers_mut()
         .insert(header::SET_COOKIE, cookie_header(&id, SESSION_MAX_AGE));
     Ok(response)
+}
+
+/// 429 with `Retry-After`: the seconds left, rounded up.
+fn too_many(left: Duration) -> ApiError {
+    let secs = left.as_secs() as u32 + u32::from(left.subsec_nanos() > 0);
+    ApiError {
+        retry_after: Some(secs),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many wrong passwords; try again in {secs} s"),
+        )
+    }
 }
 
 /// `POST /api/logout`: ends the session, if any, and clears the cookie.
@@ -484,32 +648,136 @@ mod tests {
         assert!(sessions.check(&c, t0 + Duration::from_secs(12)));
     }
 
+    fn client(n: u32) -> LoginClient {
+        LoginClient::new(Some(SocketAddr::from((
+            [10, 0, (n >> 8) as u8, n as u8],
+            40000,
+        ))))
+    }
+
     #[test]
-    fn limiter_locks_after_five_failures_in_a_minute() {
+    fn limiter_locks_a_client_after_five_failures_in_a_minute() {
         let t0 = Instant::now();
         let sec = Duration::from_secs(1);
+        let a = client(1);
         let mut limiter = LoginLimiter::default();
         // Failures 20 s apart (at most 3 in any minute) never lock.
         for i in 0..8u32 {
-            limiter.failed(t0 + i * 20 * sec);
-            assert_eq!(limiter.blocked(t0 + i * 20 * sec), None, "failure {i}");
+            limiter.failed(a, t0 + i * 20 * sec);
+            assert_eq!(limiter.admit(a, t0 + i * 20 * sec), Ok(()), "failure {i}");
         }
         let t1 = t0 + 1000 * sec;
         for i in 0..4u32 {
-            limiter.failed(t1 + i * sec);
+            limiter.failed(a, t1 + i * sec);
         }
-        assert_eq!(limiter.blocked(t1 + 4 * sec), None);
-        limiter.failed(t1 + 5 * sec);
-        assert_eq!(limiter.blocked(t1 + 5 * sec), Some(LOGIN_LOCKOUT));
-        assert_eq!(limiter.blocked(t1 + 25 * sec), Some(10 * sec));
-        assert_eq!(limiter.blocked(t1 + 35 * sec), None);
+        assert_eq!(limiter.locked(a, t1 + 4 * sec), None);
+        limiter.failed(a, t1 + 5 * sec);
+        assert_eq!(limiter.locked(a, t1 + 5 * sec), Some(LOGIN_LOCKOUT));
+        assert_eq!(limiter.admit(a, t1 + 25 * sec), Err(10 * sec));
+        assert_eq!(limiter.admit(a, t1 + 35 * sec), Ok(()));
         // A success starts the count over.
         for i in 0..4u32 {
-            limiter.failed(t1 + (40 + i) * sec);
+            limiter.failed(a, t1 + (40 + i) * sec);
         }
-        limiter.succeeded();
-        limiter.failed(t1 + 45 * sec);
-        assert_eq!(limiter.blocked(t1 + 45 * sec), None);
+        limiter.succeeded(a);
+        assert!(limiter.is_empty());
+        limiter.failed(a, t1 + 45 * sec);
+        assert_eq!(limiter.locked(a, t1 + 45 * sec), None);
+    }
+
+    #[test]
+    fn a_locked_out_client_does_not_lock_out_another() {
+        let t0 = Instant::now();
+        let (a, b) = (client(1), client(2));
+        let mut limiter = LoginLimiter::default();
+        for _ in 0..LOGIN_FAILURES {
+            limiter.failed(a, t0);
+        }
+        assert_eq!(limiter.admit(a, t0), Err(LOGIN_LOCKOUT));
+        assert_eq!(limiter.admit(b, t0), Ok(()));
+        assert_eq!(limiter.admit(LoginClient::UNKNOWN, t0), Ok(()));
+        // B's own failures count for B alone.
+        limiter.failed(b, t0);
+        assert_eq!(limiter.admit(b, t0), Ok(()));
+        assert_eq!(limiter.admit(a, t0), Err(LOGIN_LOCKOUT));
+    }
+
+    #[test]
+    fn clients_are_addresses_with_ipv6_by_prefix() {
+        let v6 = |text: &str| LoginClient::new(Some(SocketAddr::new(text.parse().unwrap(), 1)));
+        assert_eq!(v6("2001:db8::1"), v6("2001:db8::ffff:1234"));
+        assert_ne!(v6("2001:db8::1"), v6("2001:db8:0:1::1"));
+        assert_eq!(v6("::ffff:192.168.1.7"), client_at([192, 168, 1, 7], 2));
+        assert_eq!(
+            client_at([192, 168, 1, 7], 1),
+            client_at([192, 168, 1, 7], 2)
+        );
+        assert_ne!(
+            client_at([192, 168, 1, 7], 1),
+            client_at([192, 168, 1, 8], 1)
+        );
+        assert_ne!(client_at([192, 168, 1, 7], 1), LoginClient::UNKNOWN);
+    }
+
+    fn client_at(ip: [u8; 4], port: u16) -> LoginClient {
+        LoginClient::new(Some(SocketAddr::from((ip, port))))
+    }
+
+    #[test]
+    fn the_table_stays_bounded_under_many_addresses() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis(1);
+        let mut limiter = LoginLimiter::default();
+        // Thousands of addresses, a wrong password each, faster than entries expire.
+        for n in 0..5000u32 {
+            limiter.failed(client(n), t0 + n * ms);
+            assert!(
+                limiter.len() <= MAX_LOGIN_CLIENTS,
+                "{} at {n}",
+                limiter.len()
+            );
+        }
+        assert_eq!(limiter.len(), MAX_LOGIN_CLIENTS);
+        // The newest are counted: the oldest entries not locked out made room.
+        assert!(limiter.clients.contains_key(&client(4999)));
+        assert!(!limiter.clients.contains_key(&client(0)));
+        // While it is full, a newcomer takes the backstop's turn, one per LOGIN_BACKSTOP.
+        let now = t0 + 5000 * ms;
+        assert_eq!(limiter.admit(client(6000), now), Ok(()));
+        assert_eq!(limiter.admit(client(6001), now), Err(LOGIN_BACKSTOP));
+        // A client in the table is not held back by it.
+        assert_eq!(limiter.admit(client(4999), now), Ok(()));
+    }
+
+    #[test]
+    fn a_table_full_of_locked_clients_leaves_the_rest_to_the_backstop() {
+        let t0 = Instant::now();
+        let mut limiter = LoginLimiter::with_capacity(4);
+        for n in 0..4 {
+            for _ in 0..LOGIN_FAILURES {
+                limiter.failed(client(n), t0);
+            }
+        }
+        assert_eq!(limiter.len(), 4);
+        // Locked clients are never evicted: a newcomer's failures are not stored...
+        limiter.failed(client(10), t0);
+        assert_eq!(limiter.len(), 4);
+        for n in 0..4 {
+            assert_eq!(limiter.admit(client(n), t0), Err(LOGIN_LOCKOUT));
+        }
+        // ...and the newcomers share one check per LOGIN_BACKSTOP.
+        assert_eq!(limiter.admit(client(10), t0), Ok(()));
+        assert_eq!(limiter.admit(client(11), t0), Err(LOGIN_BACKSTOP));
+        assert_eq!(limiter.admit(client(10), t0), Err(LOGIN_BACKSTOP));
+        let later = t0 + LOGIN_BACKSTOP;
+        assert_eq!(limiter.admit(client(11), later), Ok(()));
+        assert_eq!(limiter.admit(client(12), later), Err(LOGIN_BACKSTOP));
+        // Once the lockouts end, the entries expire and everyone is counted again.
+        let free = t0 + LOGIN_LOCKOUT;
+        assert_eq!(limiter.admit(client(12), free), Ok(()));
+        limiter.failed(client(12), free);
+        assert_eq!(limiter.len(), 1);
+        assert_eq!(limiter.admit(client(13), free), Ok(()));
     }
 
     #[test]

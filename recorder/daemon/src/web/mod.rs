@@ -5,7 +5,8 @@
 //!
 //! [`router`] is what the daemon serves: every route but the app's files and login behind the
 //! admin session, every state change behind the CSRF rule (auth.rs). [`media_routes`] alone has
-//! **no authentication** and is for tests only.
+//! **no authentication** and is for tests only. [`serve`] (server.rs) is the accept loop that
+//! serves it with limits on connections and their timing.
 //!
 //! Recording never waits on the web: segments are read through the ring's bounded, revocable pins
 //! on blocking threads, a few at a time, and every request has a time limit and a body limit.
@@ -17,21 +18,27 @@ mod hls;
 mod memories;
 mod playlist;
 mod range;
+mod server;
 mod settings;
 mod timeline;
 mod ui;
 
 pub use api::{
     Control, API_BODY_LIMIT, EARLIEST_UTC_MS, LATEST_UTC_MS, MAX_SSE_CLIENTS, SSE_INTERVAL,
+    SSE_MIN_GAP,
 };
 pub use auth::{
-    csrf_allowed, hash_password, verify_password, AuthConfig, LoginLimiter, Sessions,
-    LOGIN_FAILURES, LOGIN_LOCKOUT, LOGIN_WINDOW, MAX_PASSWORD_BYTES, MAX_SESSIONS, SESSION_COOKIE,
-    SESSION_IDLE, SESSION_MAX_AGE,
+    csrf_allowed, hash_password, verify_password, AuthConfig, LoginClient, LoginLimiter, Sessions,
+    LOGIN_BACKSTOP, LOGIN_FAILURES, LOGIN_LOCKOUT, LOGIN_WINDOW, MAX_LOGIN_CLIENTS,
+    MAX_PASSWORD_BYTES, MAX_SESSIONS, SESSION_COOKIE, SESSION_IDLE, SESSION_MAX_AGE,
 };
 pub use error::ApiError;
 pub use playlist::{format_program_date_time, parse_time_param, LIVE_WINDOW, MAX_RANGE_SEGMENTS};
 pub use range::{parse_range, ByteRange, RangeRequest};
+pub use server::{
+    serve, ServerLimits, HEADER_TIMEOUT, MAX_BUF_BYTES, MAX_CONNECTIONS, MAX_HEADERS,
+    MAX_HEAD_BYTES, STALL_TIMEOUT,
+};
 pub use timeline::{Timeline, MAX_TIMELINE_SPANS};
 pub use ui::HLS_JS_URL;
 

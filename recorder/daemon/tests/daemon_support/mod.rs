@@ -2,8 +2,9 @@
 //! state and control socket under one temporary directory) running the real `moment-recorder run`
 //! as a child; bounded waits on what `moment-recorder status` prints; a crash as SIGKILL of the
 //! daemon and everything it started (as systemd kills a service's cgroup); a small loop-mounted
-//! ext4 for the disk-full tests; and ffprobe/ffmpeg checks of the memories. Every child is killed
-//! by its PID when its guard drops, so a failing test leaves no recorder, camera or rclone behind.
+//! ext4 for the disk-full tests; ffprobe/ffmpeg checks of the memories; and plain HTTP/1.1 requests
+//! to its web server. Every child is killed by its PID when its guard drops, so a failing test
+//! leaves no recorder, camera or rclone behind.
 
 #![allow(dead_code)] // not every test uses every helper
 

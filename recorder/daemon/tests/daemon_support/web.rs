@@ -49,8 +49,21 @@ pub fn free_port() -> u16 {
 /// One request with the `X-Moment: 1` header of the web app and, if given, the session cookie
 /// (`moment_session=...`).
 pub fn request(port: u16, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Answer {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the web server");
-    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    try_request(port, method, path, cookie, body)
+        .unwrap_or_else(|e| panic!("{method} {path} on port {port}: {e}"))
+}
+
+/// [`request`], with connection errors returned (a test that floods the server expects some).
+pub fn try_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: &str,
+) -> std::io::Result<Answer> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(READ_TIMEOUT))?;
+    stream.set_write_timeout(Some(READ_TIMEOUT))?;
     let cookie = cookie
         .map(|c| format!("Cookie: {c}\r\n"))
         .unwrap_or_default();
@@ -59,12 +72,9 @@ pub fn request(port: u16, method: &str, path: &str, cookie: Option<&str>, body: 
          Content-Type: application/json\r\nContent-Length: {}\r\n{cookie}\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(request.as_bytes())?;
     let mut answer = Vec::new();
-    stream
-        .take(MAX_ANSWER)
-        .read_to_end(&mut answer)
-        .expect("read the answer");
+    stream.take(MAX_ANSWER).read_to_end(&mut answer)?;
     let split = answer
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -80,7 +90,7 @@ pub fn request(port: u16, method: &str, path: &str, cookie: Option<&str>, body: 
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
     let body = if chunked { dechunk(&body) } else { body };
-    Answer { status, head, body }
+    Ok(Answer { status, head, body })
 }
 
 /// (status, head, body as text), for the tests that only read JSON.
@@ -94,6 +104,19 @@ pub fn http(
     let answer = request(port, method, path, cookie, body);
     let text = answer.text();
     (answer.status, answer.head, text)
+}
+
+/// [`http`], with connection errors returned.
+pub fn try_http(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
+    let answer = try_request(port, method, path, cookie, body)?;
+    let text = answer.text();
+    Ok((answer.status, answer.head, text))
 }
 
 /// Logs in; the cookie to send back (`moment_session=...`).
