@@ -251,8 +251,22 @@ try {
     await shot(page, 'phone-status');
     await page.click('a[data-page=settings]');
     await page.waitForSelector('#page-settings:not([hidden])', { timeout: WAIT });
-    await page.waitForTimeout(500);
+    const minutes = '[data-field="memories.save_minutes"]';
+    await page.waitForFunction((sel) => document.querySelector(sel).value !== '', minutes, { timeout: WAIT });
     await shot(page, 'phone-settings');
+  });
+
+  await step('settings: a bad value is refused next to its field, a good one is saved', async () => {
+    const minutes = '[data-field="memories.save_minutes"]';
+    await page.fill(minutes, '99');
+    await page.click('#settings-save');
+    await page.waitForFunction(() => document.querySelector('[data-error="memories.save_minutes"]').textContent.includes('0.5'), null, { timeout: WAIT });
+    await shot(page, 'phone-settings-error');
+    await page.fill(minutes, '0.5');
+    await page.click('#settings-save');
+    await page.waitForFunction(() => document.getElementById('settings-saved').textContent === 'Saved.', null, { timeout: WAIT });
+    const r = await api(page, '/api/settings');
+    if (r.body.memories.save_minutes !== 0.5) throw new Error(`settings say ${JSON.stringify(r.body)}`);
   });
 
   await step('the laptop layout', async () => {

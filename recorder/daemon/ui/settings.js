@@ -42,6 +42,12 @@ function valueOf(settings, path) {
 
 function fill(settings) {
   $('video-settings').hidden = !settings.video;
+  // A size from the configuration file that the list does not offer stays choosable.
+  const size = settings.video && `${settings.video.width}x${settings.video.height}`;
+  const select = document.querySelector('[data-field="video.size"]');
+  if (size && ![...select.options].some((o) => o.value === size)) {
+    select.append(new Option(`${size.replace('x', ' × ')} (current)`, size));
+  }
   for (const input of fields()) {
     const value = valueOf(settings, input.dataset.field);
     input.value = value === undefined || value === null ? '' : String(value);
