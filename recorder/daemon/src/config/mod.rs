@@ -3,6 +3,7 @@
 //! message that names the key and says what to write instead, rather than a camera that
 //! misbehaves later.
 
+pub mod network;
 pub mod source;
 
 use crate::buttons::ButtonsConfig;
@@ -29,6 +30,7 @@ pub struct Config {
     pub state: StateConfig,
     pub control: ControlConfig,
     pub web: WebConfig,
+    pub network: network::NetworkConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -186,6 +188,7 @@ impl Config {
         self.upload
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
+        self.network.validate()?;
         Ok(())
     }
 

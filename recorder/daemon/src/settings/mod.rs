@@ -36,12 +36,13 @@ pub const PICAM_1080P_MAX_FPS: u32 = 30;
 pub const BITRATE_KBPS: (u32, u32) = (200, 25_000);
 
 /// Every field, as `section.name`.
-pub const FIELDS: [&str; 9] = [
+pub const FIELDS: [&str; 10] = [
     "memories.save_minutes",
     "memories.hold_step_s",
     "upload.policy",
     "upload.window",
     "upload.bwlimit",
+    "upload.remote",
     "video.width",
     "video.height",
     "video.fps",
@@ -68,6 +69,8 @@ pub struct UploadView {
     pub policy: Policy,
     pub window: String,
     pub bwlimit: String,
+    /// rclone destination `remote:path`; empty = uploads off (the wizard sets it).
+    pub remote: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -89,6 +92,7 @@ impl SettingsView {
                 policy: config.upload.policy,
                 window: config.upload.window.clone(),
                 bwlimit: config.upload.bwlimit.clone(),
+                remote: config.upload.remote.clone(),
             },
             video: VideoView::of(&config.source),
         }
@@ -163,6 +167,8 @@ pub struct UploadPatch {
     pub window: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bwlimit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -204,6 +210,7 @@ impl Patch {
             policy: differs(&u.policy, current.upload.policy),
             window: differs(&u.window, current.upload.window.clone()),
             bwlimit: differs(&u.bwlimit, current.upload.bwlimit.clone()),
+            remote: differs(&u.remote, current.upload.remote.clone()),
         });
         let video = self.video.map(|v| match current.video {
             Some(now) => VideoPatch {
@@ -245,6 +252,7 @@ impl Patch {
                     policy: pick(&new.policy, &old.policy),
                     window: pick(&new.window, &old.window),
                     bwlimit: pick(&new.bwlimit, &old.bwlimit),
+                    remote: pick(&new.remote, &old.remote),
                 })
             }
         };
@@ -330,6 +338,9 @@ pub fn rule(field: &str) -> &'static str {
         "upload.policy" => "one of immediate, window, manual",
         "upload.window" => "HH:MM-HH:MM in local time, such as 01:00-05:00",
         "upload.bwlimit" => "an rclone --bwlimit value such as 1M, or \"\" for no limit",
+        "upload.remote" => {
+            "an rclone destination remote:path such as moment:memories, or \"\" for none"
+        }
         "video.width" | "video.height" => {
             "a whole number; width x height one of 1920x1080, 1280x720, 640x480"
         }
@@ -401,9 +412,12 @@ fn apply_upload(upload: &mut UploadConfig, u: &UploadPatch) -> Result<(), Settin
     if let Some(bwlimit) = &u.bwlimit {
         upload.bwlimit = bwlimit.trim().to_owned();
     }
+    if let Some(remote) = &u.remote {
+        upload.remote = remote.trim().to_owned();
+    }
     upload.validate().map_err(|e| {
         let field = match e.key {
-            "upload.policy" | "upload.window" | "upload.bwlimit" => e.key,
+            "upload.policy" | "upload.window" | "upload.bwlimit" | "upload.remote" => e.key,
             _ => "upload",
         };
         SettingsError::invalid(field, e.to_string())

@@ -35,6 +35,7 @@ pub(super) fn patch(value: &Value) -> Result<Patch, SettingsError> {
             policy: policy(u)?,
             window: text(u, "upload.window")?,
             bwlimit: text(u, "upload.bwlimit")?,
+            remote: text(u, "upload.remote")?,
         })
         .filter(|u| *u != UploadPatch::default());
     }

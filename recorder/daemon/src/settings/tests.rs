@@ -34,7 +34,7 @@ fn the_view_has_the_documented_shape() {
         view,
         json!({
             "memories": { "save_minutes": 3.0, "hold_step_s": 3.0 },
-            "upload": { "policy": "immediate", "window": "01:00-05:00", "bwlimit": "" },
+            "upload": { "policy": "immediate", "window": "01:00-05:00", "bwlimit": "", "remote": "" },
             "video": { "width": 1920, "height": 1080, "fps": 30, "bitrate_kbps": 10000 },
         })
     );
