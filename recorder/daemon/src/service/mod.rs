@@ -4,6 +4,7 @@
 //! the last-known-time keeper and the runtime settings (`settings`). The rule that shapes it: nothing but the ring writer can stop the
 //! recording. A failed save, a dead network or a hung rclone shows in the status and the LED.
 
+mod network;
 mod saver;
 mod settings;
 pub mod status;
@@ -60,6 +61,8 @@ struct Shared {
     settings: settings::LiveSettings,
     saves_running: std::sync::atomic::AtomicUsize,
     runtime: tokio::runtime::Handle,
+    /// The Wi-Fi (AP for setup, or station), when `network.backend` is not off.
+    network: Option<crate::network::manager::NetworkHandle>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT or a ring failure.
@@ -140,7 +143,12 @@ async fn daemon(config: Config) -> Result<()> {
         ffmpeg: PathBuf::from("ffmpeg"),
         close_wait: segmenter.hard_max + Duration::from_secs(5),
     });
+    let network_handle = network::start(&config).unwrap_or_else(|e| {
+        board.event("network", e);
+        None
+    });
     let shared = Arc::new(Shared {
+        network: network_handle,
         buttons_backend: buttons.backend(),
         buttons: std::sync::Mutex::new(Some(buttons)),
         settings: settings::LiveSettings::new(config.clone(), loaded.overlay),
@@ -339,6 +347,11 @@ async fn on_button(shared: &Arc<Shared>, event: ButtonEvent) {
         }
         ButtonEvent::NetworkReset => {
             shared.board.network_reset();
+            if let Some(network) = &shared.network {
+                if let Err(e) = network.send(crate::network::manager::Command::Reset) {
+                    shared.board.event("network", e);
+                }
+            }
             shared
                 .board
                 .event("button", "both buttons held: network reset requested");
@@ -507,7 +520,10 @@ impl Shared {
                 synced: clock.utc_synced,
             },
             network_resets,
-            network: NetworkView::unmanaged(),
+            network: match &self.network {
+                Some(n) => NetworkView::managed(n.view()),
+                None => NetworkView::unmanaged(),
+            },
             system: self.system.clone(),
             events,
         }

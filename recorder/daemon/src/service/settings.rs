@@ -80,6 +80,11 @@ impl LiveSettings {
 }
 
 impl Shared {
+    /// The configuration with the person's settings applied, as it is now.
+    pub(super) fn settings_config(&self) -> Config {
+        self.settings.lock().config.clone()
+    }
+
     /// `GET /api/settings`.
     pub(super) fn settings_json(&self) -> serde_json::Value {
         SettingsView::of(&self.settings.lock().config).to_json()

@@ -37,16 +37,48 @@ pub struct Status {
     pub events: Vec<Event>,
 }
 
-/// Who runs the network. There is no network manager yet: the recorder uses whatever the system
-/// set up, which the status says as `"unmanaged"` (later: the access point or a station).
+/// Who runs the network: `"unmanaged"` when `network.backend` is off (the system set it up),
+/// else the network manager's mode (`ap`, `joining`, `station`) with its details.
 #[derive(Clone, Debug, Serialize)]
 pub struct NetworkView {
-    pub mode: &'static str,
+    pub mode: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<ManagedNetwork>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ManagedNetwork {
+    pub setup: bool,
+    pub ap_ssid: String,
+    pub station_ssid: Option<String>,
+    pub address: Option<String>,
+    pub ap_clients: u32,
+    pub last_error: Option<String>,
 }
 
 impl NetworkView {
     pub fn unmanaged() -> NetworkView {
-        NetworkView { mode: "unmanaged" }
+        NetworkView {
+            mode: "unmanaged".into(),
+            manager: None,
+        }
+    }
+
+    pub fn managed(view: crate::network::manager::NetworkView) -> NetworkView {
+        NetworkView {
+            mode: serde_json::to_value(view.mode)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            manager: Some(ManagedNetwork {
+                setup: view.setup,
+                ap_ssid: view.ap_ssid,
+                station_ssid: view.station_ssid,
+                address: view.address,
+                ap_clients: view.ap_clients,
+                last_error: view.last_error,
+            }),
+        }
     }
 }
 

@@ -24,10 +24,15 @@ pub(super) async fn start(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandl
             return None;
         }
     };
-    if web.password_hash.is_empty() {
+    let password_hash = super::network::admin_hash(&shared.config);
+    if password_hash.is_empty() {
         shared.board.event(
             "web",
-            "no admin password (web.password_hash): the web app refuses every request",
+            if shared.network.is_some() {
+                "no admin password yet: the setup wizard sets one"
+            } else {
+                "no admin password (web.password_hash): the web app refuses every request"
+            },
         );
     }
     let mut media = crate::web::WebState::new(shared.reader.clone(), shared.memories.clone());
@@ -35,10 +40,14 @@ pub(super) async fn start(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandl
         media = media.with_hls_js(web.hls_js.clone());
     }
     let control: Arc<dyn crate::web::Control> = Arc::new(WebControl(shared.clone()));
-    let router = crate::web::router(
+    let setup = shared.network.as_ref().map(|_| {
+        Arc::new(super::network::SetupControl(shared.clone())) as Arc<dyn crate::web::Setup>
+    });
+    let router = crate::web::router_with_setup(
         media,
         control,
-        crate::web::AuthConfig::new(web.password_hash.clone()),
+        crate::web::AuthConfig::new(password_hash),
+        setup,
     );
     tracing::info!(listen = %web.listen, "web server started");
     // Runs until aborted at shutdown, which closes every connection with it.

@@ -399,7 +399,10 @@ impl LoginLimiter {
 
 /// What the auth middleware and the login handlers share.
 pub(crate) struct AuthState {
-    config: AuthConfig,
+    /// Replaced when the setup wizard sets the admin password.
+    config: std::sync::RwLock<AuthConfig>,
+    /// Setup mode and the captive portal, when the daemon runs the network.
+    setup: Option<Arc<dyn super::setup::Setup>>,
     sessions: Mutex<Sessions>,
     limiter: Mutex<LoginLimiter>,
     /// One password check at a time: each takes 19 MiB and a core for a moment, and serialising
@@ -408,13 +411,38 @@ pub(crate) struct AuthState {
 }
 
 impl AuthState {
-    pub(crate) fn new(config: AuthConfig) -> AuthState {
+    pub(crate) fn new(
+        config: AuthConfig,
+        setup: Option<Arc<dyn super::setup::Setup>>,
+    ) -> AuthState {
         AuthState {
-            config,
+            config: std::sync::RwLock::new(config),
+            setup,
             sessions: Mutex::new(Sessions::default()),
             limiter: Mutex::new(LoginLimiter::default()),
             verify: Semaphore::new(1),
         }
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_set()
+    }
+
+    fn password_hash(&self) -> String {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .password_hash
+            .clone()
+    }
+
+    /// A new admin password (the setup wizard): every session ends.
+    pub(crate) fn set_password_hash(&self, hash: String) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = AuthConfig::new(hash);
+        *self.sessions() = Sessions::default();
     }
 
     fn sessions(&self) -> MutexGuard<'_, Sessions> {
@@ -477,10 +505,24 @@ pub(crate) async fn guard(
         .into_response();
     }
     let path = request.uri().path();
+    if let Some(setup) = &auth.setup {
+        if let Some(redirect) = super::setup::captive_redirect(&**setup, path, request.headers()) {
+            return redirect;
+        }
+        if super::setup::is_setup_path(path) {
+            if !setup.is_open() {
+                return super::setup::closed().into_response();
+            }
+            // Before an admin password exists, whoever is on the access point is the owner.
+            if !auth.is_set() {
+                return next.run(request).await;
+            }
+        }
+    }
     if path == "/api/login" || path == "/api/logout" || super::ui::is_public(path) {
         return next.run(request).await;
     }
-    if !auth.config.is_set() {
+    if !auth.is_set() {
         return setup_required().into_response();
     }
     let live = session_cookie(request.headers())
@@ -509,7 +551,7 @@ pub(crate) async fn login(
     client: LoginClient,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !auth.config.is_set() {
+    if !auth.is_set() {
         return Err(setup_required());
     }
     let body = super::api::json_object(&super::api::body_bytes(body)?)?;
@@ -535,7 +577,7 @@ pub(crate) async fn login(
     auth.limiter()
         .admit(client, Instant::now())
         .map_err(too_many)?;
-    let hash = auth.config.password_hash.clone();
+    let hash = auth.password_hash();
     let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
         .await
         .map_err(super::error::join_failed)?;

@@ -20,6 +20,7 @@ mod playlist;
 mod range;
 mod server;
 mod settings;
+mod setup;
 mod timeline;
 mod ui;
 
@@ -39,6 +40,7 @@ pub use server::{
     serve, ServerLimits, HEADER_TIMEOUT, MAX_BUF_BYTES, MAX_CONNECTIONS, MAX_HEADERS,
     MAX_HEAD_BYTES, STALL_TIMEOUT,
 };
+pub use setup::{Pending, Setup, SetupError, SetupForm, MIN_ADMIN_PASSWORD};
 pub use timeline::{Timeline, MAX_TIMELINE_SPANS};
 pub use ui::HLS_JS_URL;
 
@@ -91,12 +93,26 @@ impl WebState {
 /// The whole web API as the daemon serves it: [`media_routes`] and the control routes, all behind
 /// the admin session and the CSRF rule (see auth.rs and docs/api.md).
 pub fn router(media: WebState, control: Arc<dyn Control>, auth: AuthConfig) -> Router {
-    let auth = Arc::new(auth::AuthState::new(auth));
+    router_with_setup(media, control, auth, None)
+}
+
+/// [`router`] plus the setup wizard's API and the captive portal, for a daemon that runs the
+/// network (setup.rs).
+pub fn router_with_setup(
+    media: WebState,
+    control: Arc<dyn Control>,
+    auth: AuthConfig,
+    setup: Option<Arc<dyn Setup>>,
+) -> Router {
+    let auth = Arc::new(auth::AuthState::new(auth, setup.clone()));
     let ui = ui::routes(media.hls_js.clone());
-    media_routes(media)
+    let mut router = media_routes(media)
         .merge(api::routes(control, auth.clone()))
-        .merge(ui)
-        .layer(middleware::from_fn_with_state(auth, auth::guard))
+        .merge(ui);
+    if let Some(setup) = setup {
+        router = router.merge(setup::routes(setup, auth.clone()));
+    }
+    router.layer(middleware::from_fn_with_state(auth, auth::guard))
 }
 
 /// `/hls/*` and the memories part of `/api`, with their limits, **without authentication**: serve

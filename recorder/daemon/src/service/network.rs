@@ -1,0 +1,255 @@
+//! The daemon's side of the network: starts the manager with the configured backend, keeps the
+//! admin password the wizard sets (`state.dir/admin.json`, over `web.password_hash`), and
+//! implements the web's `Setup` for the wizard: everything the form says is checked before any of
+//! it is applied, and the network is joined last.
+
+use super::Shared;
+use crate::config::Config;
+use crate::network::manager::{self, Command, NetworkHandle, SavedNetwork};
+use crate::network::system::{SimulatedWifi, WifiSystem};
+use crate::network::{config_files::AP_ADDRESS, linux::LinuxWifi, machine::Mode};
+use crate::settings::Patch;
+use crate::upload::remote_setup::{self, RemoteSpec};
+use crate::web::{Pending, Setup, SetupError, SetupForm};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const ADMIN_FILE: &str = "admin.json";
+/// Largest admin file read.
+const MAX_ADMIN_BYTES: u64 = 4096;
+
+#[derive(Serialize, Deserialize)]
+struct AdminFile {
+    password_hash: String,
+}
+
+/// The admin password hash: the wizard's, else the configuration's.
+pub(super) fn admin_hash(config: &Config) -> String {
+    let path = config.state.dir.join(ADMIN_FILE);
+    let read = || -> Option<String> {
+        if std::fs::metadata(&path).ok()?.len() > MAX_ADMIN_BYTES {
+            return None;
+        }
+        let file: AdminFile = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        file.password_hash
+            .starts_with("$argon2")
+            .then_some(file.password_hash)
+    };
+    read().unwrap_or_else(|| config.web.password_hash.clone())
+}
+
+fn save_admin_hash(state_dir: &Path, hash: &str) -> std::io::Result<()> {
+    let text = serde_json::to_vec(&AdminFile {
+        password_hash: hash.to_string(),
+    })
+    .map_err(std::io::Error::other)?;
+    crate::atomic_file::write_atomic(&state_dir.join(ADMIN_FILE), &text)
+}
+
+/// Starts the network manager unless `network.backend` is off. A failure is an event, never a
+/// reason to stop recording.
+pub(super) fn start(config: &Config) -> Result<Option<NetworkHandle>, String> {
+    if !config.network.enabled() {
+        return Ok(None);
+    }
+    let settings = config
+        .network
+        .settings(&config.state.dir)
+        .map_err(|e| e.0)?;
+    let web_port = config
+        .web
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.port())
+        .unwrap_or(80);
+    let system: Box<dyn WifiSystem> = match config.network.backend.as_str() {
+        "linux" => Box::new(LinuxWifi::new(
+            &settings.interface,
+            settings.run_dir.clone(),
+            web_port,
+        )),
+        _ => Box::new(SimulatedWifi::demo()),
+    };
+    manager::start(settings, system)
+        .map(Some)
+        .map_err(|e| format!("cannot start the network manager: {e}"))
+}
+
+/// The web's setup wizard, backed by the daemon.
+pub(super) struct SetupControl(pub(super) Arc<Shared>);
+
+impl SetupControl {
+    fn network(&self) -> Option<&NetworkHandle> {
+        self.0.network.as_ref()
+    }
+
+    fn port(&self) -> u16 {
+        self.0
+            .config
+            .web
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.port())
+            .unwrap_or(80)
+    }
+}
+
+impl Setup for SetupControl {
+    fn is_open(&self) -> bool {
+        self.network().is_some_and(|n| n.view().setup)
+    }
+
+    fn captive(&self) -> bool {
+        self.network().is_some_and(|n| n.view().mode == Mode::Ap)
+    }
+
+    fn portal_url(&self) -> String {
+        match self.port() {
+            80 => format!("http://{AP_ADDRESS}/"),
+            port => format!("http://{AP_ADDRESS}:{port}/"),
+        }
+    }
+
+    fn view(&self) -> Value {
+        let Some(network) = self.network() else {
+            return json!({});
+        };
+        let view = network.view();
+        let settings = self.0.settings_json();
+        let clock = moment_media::system_clock();
+        json!({
+            "ap_ssid": view.ap_ssid,
+            "mode": view.mode,
+            "networks": view.networks,
+            "scanned_unix_ms": view.scanned_unix_ms,
+            "station_ssid": view.station_ssid,
+            "last_error": view.last_error,
+            "time": { "utc_us": clock.utc_us, "synced": clock.utc_synced },
+            "upload_kinds": remote_setup::KINDS,
+            "authorize": remote_setup::KINDS.iter()
+                .filter_map(|k| remote_setup::authorize_command(k).map(|c| (k.to_string(), Value::String(c))))
+                .collect::<serde_json::Map<_, _>>(),
+            "upload": settings.get("upload").cloned().unwrap_or(Value::Null),
+        })
+    }
+
+    fn rescan(&self) -> Result<(), String> {
+        match self.network() {
+            Some(n) => n.send(Command::Rescan),
+            None => Err("the recorder does not run the network".into()),
+        }
+    }
+
+    fn test_upload(&self, spec: RemoteSpec) -> Pending<Result<(), SetupError>> {
+        let upload = self.0.config.upload.clone();
+        Box::pin(async move {
+            let remote = checked(&spec)?;
+            // A scratch configuration: the real one changes only when the wizard is submitted.
+            let dir = tempfile_in(&upload.rclone_config)?;
+            let config = dir.join("rclone.conf");
+            let result = async {
+                remote_setup::write_remote(&upload.rclone, &config, &spec)
+                    .await
+                    .map_err(|e| SetupError::field("upload", e))?;
+                remote_setup::test_remote(&upload.rclone, &config, &remote)
+                    .await
+                    .map_err(|e| SetupError::failed(502, format!("the test upload failed: {e}")))
+            }
+            .await;
+            let _ = std::fs::remove_dir_all(&dir);
+            result
+        })
+    }
+
+    fn submit(&self, form: SetupForm) -> Pending<Result<String, SetupError>> {
+        let shared = self.0.clone();
+        Box::pin(async move {
+            let network = shared
+                .network
+                .as_ref()
+                .ok_or_else(|| SetupError::failed(409, "the recorder does not run the network"))?;
+            // Checks first: nothing is applied unless all of it is right.
+            let remote = match &form.upload {
+                Some(spec) => Some(checked(spec)?),
+                None => None,
+            };
+            let mut upload = serde_json::Map::new();
+            if let Some(policy) = &form.policy {
+                upload.insert("policy".into(), json!(policy));
+            }
+            if let Some(window) = &form.window {
+                upload.insert("window".into(), json!(window));
+            }
+            if let Some(remote) = &remote {
+                upload.insert("remote".into(), json!(remote));
+            }
+            let patch = Patch::from_json(&json!({ "upload": upload })).map_err(|e| {
+                SetupError::field(e.field.as_deref().unwrap_or("upload"), e.message)
+            })?;
+            crate::settings::apply(&shared.settings_config(), &patch).map_err(|e| {
+                SetupError::field(e.field.as_deref().unwrap_or("upload"), e.message)
+            })?;
+
+            // Then apply, the network last (the phone loses the access point with it).
+            if let Some(ms) = form.time_utc_ms {
+                if let Err(e) = shared.set_time(ms * 1000) {
+                    tracing::warn!(error = %e, "setup: the phone's time was not taken");
+                }
+            }
+            if let Some(spec) = &form.upload {
+                let upload = &shared.config.upload;
+                remote_setup::write_remote(&upload.rclone, &upload.rclone_config, spec)
+                    .await
+                    .map_err(|e| {
+                        SetupError::failed(
+                            502,
+                            format!("the upload target could not be saved: {e}"),
+                        )
+                    })?;
+            }
+            let settings = shared.clone();
+            tokio::task::spawn_blocking(move || settings.put_settings(patch))
+                .await
+                .map_err(|_| SetupError::failed(500, "the settings could not be saved"))?
+                .map_err(|e| SetupError::failed(500, e.message))?;
+            if let Some(hash) = &form.admin_password_hash {
+                save_admin_hash(&shared.config.state.dir, hash).map_err(|e| {
+                    tracing::error!(error = %e, "setup: cannot save the admin password");
+                    SetupError::failed(500, "the admin password could not be saved on the recorder")
+                })?;
+            }
+            let ssid = form.wifi.ssid.clone();
+            network
+                .send(Command::Join(SavedNetwork { ..form.wifi }))
+                .map_err(|e| SetupError::failed(503, e))?;
+            shared
+                .board
+                .event("network", format!("setup: joining {ssid}"));
+            Ok(ssid)
+        })
+    }
+}
+
+/// The remote a spec names, or the field at fault.
+fn checked(spec: &RemoteSpec) -> Result<String, SetupError> {
+    spec.create_args()
+        .map_err(|e| SetupError::field(&e.field, e.message))?;
+    spec.remote()
+        .map_err(|e| SetupError::field(&e.field, e.message))
+}
+
+/// A private scratch directory beside the real rclone.conf (same filesystem, same rights).
+fn tempfile_in(config: &Path) -> Result<PathBuf, SetupError> {
+    let base = config
+        .parent()
+        .filter(|p| p.is_dir())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!(".moment-setup-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir)
+        .map_err(|e| SetupError::failed(500, format!("cannot make a scratch directory: {e}")))?;
+    Ok(dir)
+}
