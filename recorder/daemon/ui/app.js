@@ -8,6 +8,7 @@ import * as live from './live.js';
 import * as memories from './memories.js';
 import * as statusPage from './status.js';
 import * as settings from './settings.js';
+import * as setup from './setup.js';
 
 const pages = { live, memories, status: statusPage, settings };
 const $ = (id) => document.getElementById(id);
@@ -137,12 +138,33 @@ function showLogin(message = '') {
   }
   current = null;
   $('tabs').hidden = true;
+  $('page-setup').hidden = true;
   $('page-login').hidden = false;
   $('login-error').textContent = message;
   $('login-password').focus();
 }
 
+// The setup wizard when the recorder is in setup mode (404 otherwise; 401: log in first).
+async function setupView() {
+  try {
+    return await get('/api/setup');
+  } catch (err) {
+    if (err.status === 401) throw err;
+    return null;
+  }
+}
+
+function showSetup(view) {
+  started = false;
+  closeEvents();
+  $('page-login').hidden = true;
+  $('tabs').hidden = true;
+  $('rec-text').textContent = 'setup';
+  setup.show(view);
+}
+
 async function start(status) {
+  $('page-setup').hidden = true;
   $('page-login').hidden = true;
   $('tabs').hidden = false;
   started = true;
@@ -159,7 +181,9 @@ async function login(event) {
   try {
     await post('/api/login', { password: $('login-password').value });
     $('login-password').value = '';
-    await start(await get('/api/status'));
+    const wizard = await setupView();
+    if (wizard) showSetup(wizard);
+    else await start(await get('/api/status'));
   } catch (err) {
     let message = err.message;
     if (err.status === 401) message = 'Wrong password.';
@@ -191,6 +215,11 @@ async function boot() {
   window.addEventListener('hashchange', route);
   window.addEventListener('moment:logged-out', () => showLogin('Your session ended. Log in again.'));
   try {
+    const wizard = await setupView();
+    if (wizard) {
+      showSetup(wizard);
+      return;
+    }
     await start(await get('/api/status'));
   } catch (err) {
     showLogin(err.status === 401 ? '' : err.message);

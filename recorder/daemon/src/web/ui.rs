@@ -56,6 +56,7 @@ static ASSETS: &[Asset] = &[
     asset!("status.js", JS),
     asset!("settings.js", JS),
     asset!("format.js", JS),
+    asset!("setup.js", JS),
     asset!("icon.svg", "image/svg+xml"),
 ];
 

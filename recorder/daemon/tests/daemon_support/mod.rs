@@ -50,6 +50,8 @@ pub struct Settings {
     /// directory).
     pub source: String,
     pub test_source: String,
+    /// The body of `[network]` (`ROOT` becomes the recorder's directory); off by default.
+    pub network: String,
 }
 
 impl Default for Settings {
@@ -64,6 +66,7 @@ impl Default for Settings {
             web: "listen = \"\"\n".into(),
             source: String::new(),
             test_source: String::new(),
+            network: String::new(),
         }
     }
 }
@@ -156,6 +159,7 @@ impl Recorder {
              [control]\nsocket = {socket:?}\n\n\
              [buttons]\nbackend = \"simulated\"\nsave_step_s = {save:?}\nhold_step_s = {hold:?}\n\n\
              [web]\n{web}\n\
+             [network]\n{network}\n\
              [upload]\n{upload}",
             ring = s(&self.ring),
             bitrate = settings.bitrate,
@@ -167,6 +171,7 @@ impl Recorder {
             hold = settings.hold_step_s,
             upload = settings.upload.replace(ROOT, s(self.root())),
             web = settings.web,
+            network = settings.network.replace(ROOT, s(self.root())),
             source = settings.source.replace(ROOT, s(self.root())),
             test_source = settings.test_source.replace(ROOT, s(self.root())),
         )

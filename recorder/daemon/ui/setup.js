@@ -1,0 +1,288 @@
+// The first-boot wizard: one screen per step at phone size (Wi-Fi, admin password, clock, upload
+// target, upload policy, summary), then the recorder leaves its access point for the chosen
+// network. Errors from the recorder come back with the field they concern and send the person
+// to that step.
+
+import { get, post } from './api.js';
+import { clock, dayAndClock, el } from './format.js';
+
+const $ = (id) => document.getElementById(id);
+const STEPS = ['wifi', 'admin', 'clock', 'upload', 'policy', 'summary'];
+// Which step a field belongs to, for errors from the recorder.
+const STEP_OF = { wifi: 'wifi', admin_password: 'admin', time_utc_ms: 'clock', upload: 'upload', policy: 'policy' };
+
+// The fields each upload kind takes (the recorder checks them again).
+const FIELDS = {
+  webdav: [['url', 'Address (https://…/remote.php/dav/files/NAME for Nextcloud)', 'url'], ['vendor', 'Server', 'vendor'], ['user', 'User name'], ['pass', 'Password', 'password']],
+  sftp: [['host', 'Server name or address'], ['port', 'Port (22)', 'number'], ['user', 'User name'], ['pass', 'Password', 'password']],
+  s3: [['endpoint', 'Endpoint (https://…)', 'url'], ['provider', 'Provider (Minio, Wasabi, Other…)'], ['region', 'Region'], ['access_key_id', 'Access key'], ['secret_access_key', 'Secret key', 'password']],
+  smb: [['host', 'Server name or address'], ['user', 'User name'], ['pass', 'Password', 'password'], ['domain', 'Domain (optional)']],
+  drive: [['token', 'Token', 'token']],
+  dropbox: [['token', 'Token', 'token']],
+  onedrive: [['token', 'Token', 'token']],
+};
+
+let view = null;
+let step = 0;
+let clockTimer = null;
+let bound = false;
+
+export function show(setupView) {
+  view = setupView;
+  bind();
+  $('page-setup').hidden = false;
+  $('setup-done-ap').textContent = view.ap_ssid || '';
+  $('setup-admin-kept').hidden = !view.admin_password_set;
+  const last = $('setup-last-error');
+  last.hidden = !view.last_error;
+  last.textContent = view.last_error ? `The last attempt to join failed: ${view.last_error}` : '';
+  renderNetworks();
+  clearInterval(clockTimer);
+  clockTimer = setInterval(() => { $('setup-clock').textContent = dayAndClock(Date.now()); }, 500);
+  $('setup-clock').textContent = dayAndClock(Date.now());
+  goTo(0);
+}
+
+function bind() {
+  if (bound) return;
+  bound = true;
+  $('setup-form').addEventListener('submit', (e) => { e.preventDefault(); next(); });
+  $('setup-back').addEventListener('click', () => goTo(Math.max(0, step - 1)));
+  $('setup-skip').addEventListener('click', () => { $('setup-kind').value = ''; renderUploadFields(); goTo(step + 1); });
+  $('setup-rescan').addEventListener('click', rescan);
+  $('setup-kind').addEventListener('change', renderUploadFields);
+  $('setup-test-upload').addEventListener('click', testUpload);
+  for (const radio of document.querySelectorAll('#setup-form input[name=policy]')) {
+    radio.addEventListener('change', () => { $('setup-window-label').hidden = policy() !== 'window'; });
+  }
+  $('setup-window-label').hidden = true;
+}
+
+function goTo(index) {
+  step = index;
+  const name = STEPS[step] || 'done';
+  for (const node of document.querySelectorAll('#setup-form .step')) {
+    node.classList.toggle('on', node.dataset.step === name);
+  }
+  $('setup-step-count').textContent = step < STEPS.length ? `Step ${step + 1} of ${STEPS.length}` : '';
+  $('setup-back').hidden = step === 0 || name === 'done';
+  $('setup-skip').hidden = name !== 'upload';
+  $('setup-next').hidden = name === 'done';
+  $('setup-next').textContent = name === 'summary' ? 'Finish setup' : 'Next';
+  if (name === 'summary') renderSummary();
+  const first = document.querySelector(`#setup-form .step.on input:not([type=radio]), #setup-form .step.on select`);
+  if (first && name !== 'wifi') first.focus();
+}
+
+function errorSlot(key) {
+  return document.querySelector(`#setup-form [data-error="${key}"]`);
+}
+
+function clearErrors() {
+  for (const p of document.querySelectorAll('#setup-form [data-error]')) p.textContent = '';
+  $('setup-error').textContent = '';
+}
+
+function showFieldError(field, message) {
+  const key = ['upload.policy', 'upload.window'].includes(field) ? 'policy' : (field || '').split('.')[0];
+  const stepName = STEP_OF[key];
+  if (stepName) goTo(STEPS.indexOf(stepName));
+  const slot = errorSlot(key);
+  if (slot) slot.textContent = message;
+  else $('setup-error').textContent = message;
+}
+
+// ---- step checks (the recorder checks again; these only save a round trip) ----
+
+function chosenSsid() {
+  const picked = document.querySelector('#setup-networks input:checked');
+  if (!picked) return '';
+  return picked.value === '' ? $('setup-ssid').value.trim() : picked.value;
+}
+
+function check(name) {
+  if (name === 'wifi') {
+    const ssid = chosenSsid();
+    if (!ssid) return ['wifi', 'Choose your network, or pick "Other network" and type its name.'];
+    const pw = $('setup-wifi-password').value;
+    if (pw && (pw.length < 8 || pw.length > 63)) return ['wifi', 'A Wi-Fi password has 8 to 63 characters.'];
+  }
+  if (name === 'admin') {
+    const a = $('setup-admin').value;
+    const b = $('setup-admin-again').value;
+    if (!a && view.admin_password_set) return null;
+    if (a.length < 8) return ['admin_password', 'Use at least 8 characters.'];
+    if (a !== b) return ['admin_password', 'The two passwords differ.'];
+  }
+  if (name === 'policy' && policy() === 'window' && !/^\s*\d\d:\d\d\s*-\s*\d\d:\d\d\s*$/.test($('setup-window').value)) {
+    return ['policy', 'Write the window as 01:00-05:00.'];
+  }
+  return null;
+}
+
+function next() {
+  clearErrors();
+  const name = STEPS[step];
+  const problem = check(name);
+  if (problem) {
+    errorSlot(problem[0]).textContent = problem[1];
+    return;
+  }
+  if (name === 'summary') submit();
+  else goTo(step + 1);
+}
+
+// ---- Wi-Fi ----
+
+function bars(dbm) {
+  if (dbm >= -55) return 'strong';
+  if (dbm >= -70) return 'good';
+  return 'weak';
+}
+
+function renderNetworks() {
+  const items = (view.networks || []).map((n, i) => el('li', {},
+    el('label', {},
+      el('input', { type: 'radio', name: 'ssid', value: n.ssid, checked: i === 0 && !view.station_ssid ? true : n.ssid === view.station_ssid }),
+      el('span', { class: 'name', text: n.ssid }),
+      el('span', { class: 'signal', text: `${n.secured ? '🔒 ' : ''}${bars(n.signal_dbm)}` }))));
+  const other = el('li', {}, el('label', {},
+    el('input', { type: 'radio', name: 'ssid', value: '' }),
+    el('span', { class: 'name', text: 'Other network (hidden)' })));
+  items.push(other);
+  $('setup-networks').replaceChildren(...items);
+  for (const radio of document.querySelectorAll('#setup-networks input')) {
+    radio.addEventListener('change', () => { $('setup-ssid-label').hidden = radio.value !== '' || !radio.checked; });
+  }
+  const hidden = !(view.networks || []).length;
+  if (hidden) other.querySelector('input').checked = true;
+  $('setup-ssid-label').hidden = !hidden;
+  $('setup-scan-note').textContent = view.scanned_unix_ms ? `scanned ${clock(view.scanned_unix_ms, false)}` : '';
+}
+
+async function rescan() {
+  $('setup-scan-note').textContent = 'Scanning… the phone may drop off the recorder\'s Wi-Fi for a moment.';
+  try {
+    await post('/api/setup/scan');
+    // The scan takes a few seconds; the list is read again after it.
+    for (let i = 0; i < 10; i += 1) {
+      await new Promise((r) => setTimeout(r, 1500));
+      try {
+        const fresh = await get('/api/setup');
+        if (fresh.scanned_unix_ms !== view.scanned_unix_ms) {
+          view = fresh;
+          renderNetworks();
+          return;
+        }
+      } catch { /* the access point is coming back */ }
+    }
+    $('setup-scan-note').textContent = 'No new list yet; try again.';
+  } catch (err) {
+    $('setup-scan-note').textContent = err.message;
+  }
+}
+
+// ---- upload ----
+
+function renderUploadFields() {
+  const kind = $('setup-kind').value;
+  const fields = (FIELDS[kind] || []).map(([key, label, type]) => {
+    let input;
+    if (type === 'vendor') {
+      input = el('select', { 'data-upload': key },
+        el('option', { value: 'nextcloud', text: 'Nextcloud' }),
+        el('option', { value: 'owncloud', text: 'ownCloud' }),
+        el('option', { value: 'other', text: 'Other WebDAV' }));
+    } else if (type === 'token') {
+      input = el('textarea', { 'data-upload': key, rows: 4, spellcheck: 'false', autocapitalize: 'none' });
+    } else {
+      input = el('input', { 'data-upload': key, type: type === 'password' ? 'password' : (type === 'number' ? 'number' : 'text'), autocapitalize: 'none', spellcheck: 'false' });
+    }
+    return el('label', {}, label, input);
+  });
+  if (kind) {
+    fields.push(el('label', {}, kind === 's3' ? 'Bucket and folder (my-bucket/moment)' : 'Folder on it',
+      el('input', { 'data-upload-path': '', type: 'text', value: kind === 's3' ? '' : 'moment', autocapitalize: 'none' })));
+  }
+  $('setup-upload-fields').replaceChildren(...fields);
+  const authorize = view.authorize && view.authorize[kind];
+  $('setup-authorize').hidden = !authorize;
+  if (authorize) {
+    $('setup-authorize').replaceChildren(
+      'On a computer with a browser, install rclone and run:',
+      el('code', { class: 'cmd', text: authorize }),
+      'then paste the token it prints (the text in braces) here.');
+  }
+  $('setup-test-upload').hidden = !kind;
+  $('setup-test-result').textContent = '';
+}
+
+function uploadSpec() {
+  const kind = $('setup-kind').value;
+  if (!kind) return null;
+  const fields = {};
+  for (const input of document.querySelectorAll('#setup-upload-fields [data-upload]')) {
+    if (input.value.trim()) fields[input.dataset.upload] = input.value.trim();
+  }
+  const path = document.querySelector('#setup-upload-fields [data-upload-path]');
+  return { kind, fields, path: path ? path.value.trim() : '' };
+}
+
+async function testUpload() {
+  const button = $('setup-test-upload');
+  button.disabled = true;
+  $('setup-test-result').textContent = 'Testing…';
+  errorSlot('upload').textContent = '';
+  try {
+    await post('/api/setup/test-upload', { upload: uploadSpec() });
+    $('setup-test-result').textContent = 'It works: a test file was written and deleted.';
+  } catch (err) {
+    $('setup-test-result').textContent = '';
+    errorSlot('upload').textContent = err.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- policy, summary, submit ----
+
+function policy() {
+  const picked = document.querySelector('#setup-form input[name=policy]:checked');
+  return picked ? picked.value : 'immediate';
+}
+
+function renderSummary() {
+  const spec = uploadSpec();
+  const rows = [
+    ['Wi-Fi', chosenSsid()],
+    ['Admin password', $('setup-admin').value ? 'new' : 'unchanged'],
+    ['Clock', dayAndClock(Date.now())],
+    ['Upload to', spec ? `${$('setup-kind').selectedOptions[0].textContent}${spec.path ? ` / ${spec.path}` : ''}` : 'nowhere'],
+    ['When', spec ? { immediate: 'as soon as saved', window: `at night ${$('setup-window').value}`, manual: 'when I press UPLOAD' }[policy()] : '–'],
+  ];
+  $('setup-summary').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
+}
+
+async function submit() {
+  const button = $('setup-next');
+  button.disabled = true;
+  const body = {
+    wifi: { ssid: chosenSsid(), password: $('setup-wifi-password').value, hidden: document.querySelector('#setup-networks input:checked')?.value === '' },
+    admin_password: $('setup-admin').value || null,
+    time_utc_ms: Date.now(),
+    upload: uploadSpec(),
+    policy: policy(),
+    window: policy() === 'window' ? $('setup-window').value.trim() : null,
+  };
+  try {
+    const { joining } = await post('/api/setup', body);
+    $('setup-done-ssid').textContent = joining;
+    clearInterval(clockTimer);
+    goTo(STEPS.length);
+  } catch (err) {
+    if (err.field) showFieldError(err.field, err.message);
+    else $('setup-error').textContent = err.message;
+  } finally {
+    button.disabled = false;
+  }
+}

@@ -1,0 +1,166 @@
+// The first-boot wizard in a real browser (Debian's Chromium, phone size) against a recorder whose
+// network is simulated (its neighbourhood: HomeNet with password moment-home, and two others) and
+// whose upload target is a real `rclone serve webdav`: a wrong Wi-Fi password comes back as a
+// clear message on the wizard, the test upload works, and the second try joins the network.
+// Started by recorder/daemon/tests/web_wizard.rs. Every wait is bounded.
+//
+//   node web/tests/wizard.mjs --url URL --webdav URL --artifacts DIR
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    webdav: { type: 'string' },
+    artifacts: { type: 'string', default: 'target/browser-artifacts' },
+  },
+});
+mkdirSync(args.artifacts, { recursive: true });
+const WAIT = 30000;
+const ADMIN = 'owner password 1';
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+});
+const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+const page = await context.newPage();
+const errors = [];
+page.on('pageerror', (e) => errors.push(e.message));
+let failures = 0;
+
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    failures += 1;
+    console.log(`not ok - ${name}: ${err && err.stack ? err.stack : err}`);
+    await page.screenshot({ path: join(args.artifacts, `failed-wizard-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
+    throw err;
+  }
+}
+
+const shot = (name) => page.screenshot({ path: join(args.artifacts, `${name}.png`) });
+const onStep = (name) => page.waitForSelector(`#setup-form .step.on[data-step="${name}"]`, { timeout: WAIT });
+
+async function until(what, check, ms = WAIT) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+// The status as the owner sees it (a separate session, so the page's own is untouched).
+async function status() {
+  const r = await context.request.get(`${args.url}/api/status`);
+  return r.ok() ? r.json() : null;
+}
+
+async function wifiStep(password) {
+  await onStep('wifi');
+  await page.check('#setup-networks input[value="HomeNet"]');
+  await page.fill('#setup-wifi-password', password);
+  await page.click('#setup-next');
+}
+
+try {
+  await step('a new recorder opens the wizard by itself, with the networks nearby', async () => {
+    await page.goto(`${args.url}/`);
+    await page.waitForSelector('#page-setup:not([hidden])', { timeout: WAIT });
+    await onStep('wifi');
+    const names = await page.$$eval('#setup-networks .name', (n) => n.map((x) => x.textContent));
+    if (names[0] !== 'HomeNet') throw new Error(`networks: ${names}`);
+    await shot('wizard-wifi');
+  });
+
+  await step('steps refuse what cannot work before going on', async () => {
+    await page.check('#setup-networks input[value="HomeNet"]');
+    await page.fill('#setup-wifi-password', 'short');
+    await page.click('#setup-next');
+    await page.waitForFunction(() => document.querySelector('[data-error="wifi"]').textContent.includes('8 to 63'), null, { timeout: WAIT });
+  });
+
+  await step('wizard with a wrong Wi-Fi password and a WebDAV upload target that tests fine', async () => {
+    await wifiStep('wrong-password-1');
+    await onStep('admin');
+    await page.fill('#setup-admin', ADMIN);
+    await page.fill('#setup-admin-again', ADMIN);
+    await page.click('#setup-next');
+    await onStep('clock');
+    await page.click('#setup-next');
+    await onStep('upload');
+    await page.selectOption('#setup-kind', 'webdav');
+    await page.fill('[data-upload="url"]', args.webdav);
+    await page.selectOption('[data-upload="vendor"]', 'other');
+    await page.fill('[data-upload="user"]', 'u');
+    await page.fill('[data-upload="pass"]', 'p');
+    await page.fill('[data-upload-path]', 'memories');
+    await page.click('#setup-test-upload');
+    await page.waitForFunction(() => document.getElementById('setup-test-result').textContent.includes('It works'), null, { timeout: 60000 });
+    await shot('wizard-upload');
+    await page.click('#setup-next');
+    await onStep('policy');
+    await page.click('#setup-next');
+    await onStep('summary');
+    await shot('wizard-summary');
+    await page.click('#setup-next');
+    await page.waitForSelector('#setup-form .step.on[data-step="done"]', { timeout: WAIT });
+    await shot('wizard-done');
+  });
+
+  await step('the wrong password brings the wizard back with the reason', async () => {
+    const login = await context.request.post(`${args.url}/api/login`, { headers: { 'X-Moment': '1' }, data: { password: ADMIN } });
+    if (!login.ok()) throw new Error(`login with the new admin password: ${login.status()}`);
+    await until('the failure', async () => {
+      const s = await status();
+      return s && s.network.mode === 'ap' && s.network.last_error;
+    });
+    await page.goto(`${args.url}/`);
+    await page.waitForSelector('#page-setup:not([hidden])', { timeout: WAIT });
+    const banner = await page.textContent('#setup-last-error');
+    if (!/password/i.test(banner)) throw new Error(`banner: ${banner}`);
+    await shot('wizard-wrong-password');
+  });
+
+  await step('the right password joins the network and closes setup', async () => {
+    await wifiStep('moment-home');
+    await onStep('admin');
+    await page.click('#setup-next');
+    await onStep('clock');
+    await page.click('#setup-next');
+    await onStep('upload');
+    await page.click('#setup-skip');
+    await onStep('policy');
+    await page.click('#setup-next');
+    await onStep('summary');
+    await page.click('#setup-next');
+    await page.waitForSelector('#setup-form .step.on[data-step="done"]', { timeout: WAIT });
+    await until('station mode', async () => {
+      const s = await status();
+      return s && s.network.mode === 'station' && !s.network.setup;
+    });
+    const settings = await (await context.request.get(`${args.url}/api/settings`)).json();
+    if (settings.upload.remote !== 'moment:memories') throw new Error(`remote: ${settings.upload.remote}`);
+    await page.goto(`${args.url}/`);
+    await page.waitForSelector('#page-live:not([hidden])', { timeout: WAIT });
+  });
+
+  await step('no script errors', async () => {
+    if (errors.length) throw new Error(errors.join('\n'));
+  });
+} catch {
+  // printed by the step
+} finally {
+  await browser.close();
+}
+console.log(failures ? `FAILED (${failures})` : 'PASSED');
+process.exit(failures ? 1 : 0);
