@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl
-  hostapd dnsmasq-base wpasupplicant iw udhcpc iproute2)
+  hostapd dnsmasq-base wpasupplicant iw udhcpc busybox iproute2)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -179,12 +179,26 @@ impl Recorder {
 
     /// Starts `moment-recorder run --config …`.
     pub fn start(&self) -> Daemon {
+        self.start_under(&[])
+    }
+
+    /// Starts it under `wrapper` (e.g. `ip netns exec NS`, which execs, so the pid stays the
+    /// daemon's).
+    pub fn start_under(&self, wrapper: &[&str]) -> Daemon {
         let log = File::options()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("open the daemon log");
-        let child = Command::new(BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(["run", "--config", s(&self.config)])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
