@@ -13,7 +13,7 @@ use daemon_support::{have_root, have_tools, Recorder, Settings};
 use moment_recorder::network::config_files::dnsmasq_conf;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Two namespaces and what runs in them; everything is removed on drop.
 struct Net {
@@ -26,12 +26,11 @@ struct Net {
 }
 
 fn sh(args: &[&str]) -> std::process::Output {
-    let out = Command::new(args[0])
+    Command::new(args[0])
         .args(&args[1..])
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    out
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 fn must(args: &[&str]) -> String {
