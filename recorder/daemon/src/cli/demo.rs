@@ -66,6 +66,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
          \x20   moment-recorder press save --hold 6s --socket {socket}    # held: +30 s per 3 s\n\
          \x20   moment-recorder status --socket {socket}\n\
          demo: open http://127.0.0.1:8080 (password {password}); the API is in docs/api.md\n\
+         demo: the Wi-Fi is simulated: the setup wizard opens; HomeNet's password is moment-home\n\
          demo: memories appear in {memories}; the configuration is {config}\n\
          demo: stop with Ctrl-C",
         ring = ring.display(),
@@ -119,6 +120,7 @@ fn demo_config(dir: &Path, ring: &Path, hls_js: &Path) -> String {
          [control]\nsocket = {socket:?}\n\n\
          [buttons]\nbackend = \"simulated\"\nsave_step_s = 30.0\nhold_step_s = 3.0\n\n\
          [web]\nlisten = \"127.0.0.1:8080\"\npassword_hash = {hash:?}\nhls_js = {hls_js:?}\n\n\
+         [network]\nbackend = \"simulated\"\n\n\
          [upload]\nremote = \"\"\n",
         ring = ring.display().to_string(),
         memories = dir.join("memories").display().to_string(),
