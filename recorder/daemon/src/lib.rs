@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod memories;
 pub mod network;
+pub mod preseed;
 pub mod recording;
 pub mod service;
 pub mod settings;

@@ -28,6 +28,8 @@ pub struct NetworkConfig {
     pub retry_s: f64,
     /// The tools' generated files.
     pub run_dir: PathBuf,
+    /// The pre-seed file on the boot partition (src/preseed.rs), imported at start; empty = none.
+    pub preseed: PathBuf,
 }
 
 impl Default for NetworkConfig {
@@ -41,6 +43,7 @@ impl Default for NetworkConfig {
             join_limit_s: 60.0,
             retry_s: 300.0,
             run_dir: PathBuf::from("/run/moment-recorder/network"),
+            preseed: PathBuf::from("/boot/moment.toml"),
         }
     }
 }
@@ -77,6 +80,12 @@ impl NetworkConfig {
             return Err(key_error(
                 "network.join_limit_s",
                 "join_limit_s must be at least 5 and retry_s at least 10",
+            ));
+        }
+        if !self.preseed.as_os_str().is_empty() && self.preseed.is_relative() {
+            return Err(key_error(
+                "network.preseed",
+                "must be an absolute path or empty",
             ));
         }
         if self.run_dir.is_relative() {

@@ -95,6 +95,8 @@ fn return_large_buffers_to_the_system() {
 async fn daemon(config: Config) -> Result<()> {
     std::fs::create_dir_all(&config.state.dir)
         .with_context(|| format!("creating state.dir {}", config.state.dir.display()))?;
+    // A pre-seed file on the boot partition comes first: it may set the upload settings.
+    let preseed = import_preseed(&config).await;
     // The person's settings over the configuration file; a bad overlay never stops recording.
     let loaded = crate::settings::load(&config, &config.state.dir);
     if let Some(problem) = &loaded.problem {
@@ -125,6 +127,9 @@ async fn daemon(config: Config) -> Result<()> {
     let board = Board::default();
     if let Some(problem) = loaded.problem {
         board.event("settings", problem);
+    }
+    if let Some(message) = preseed {
+        board.event("preseed", message);
     }
     let events = EventSink::default();
     let recording = recording::start(ring, supervisor, segmenter, events.callback())
@@ -193,6 +198,32 @@ async fn daemon(config: Config) -> Result<()> {
     }
     shutdown(&shared, recording).await;
     result
+}
+
+/// Imports the pre-seed file (network.preseed) if there is one; a message for the status.
+async fn import_preseed(config: &Config) -> Option<String> {
+    let path = &config.network.preseed;
+    if path.as_os_str().is_empty() {
+        return None;
+    }
+    let targets = crate::preseed::Targets {
+        config,
+        state_dir: &config.state.dir,
+    };
+    match crate::preseed::import(path, &targets).await {
+        Ok(None) => None,
+        Ok(Some(done)) => Some(format!(
+            "imported {} from {}; its passwords were removed",
+            done.parts.join(", "),
+            path.display()
+        )),
+        Err(e) => {
+            tracing::error!("preseed: {e}");
+            Some(format!(
+                "{e} (nothing was imported; fix the file and restart)"
+            ))
+        }
+    }
 }
 
 /// Counts the LED's and the uploads' changes on the board, so the web's live status follows them

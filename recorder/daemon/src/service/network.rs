@@ -54,10 +54,13 @@ pub(super) fn start(config: &Config) -> Result<Option<NetworkHandle>, String> {
     if !config.network.enabled() {
         return Ok(None);
     }
-    let settings = config
+    let mut settings = config
         .network
         .settings(&config.state.dir)
         .map_err(|e| e.0)?;
+    if let Some(passphrase) = crate::preseed::ap_passphrase(&config.state.dir) {
+        settings.ap_passphrase = crate::network::config_files::Passphrase::new(&passphrase)?;
+    }
     let web_port = config
         .web
         .listen
