@@ -154,6 +154,28 @@ try {
     await page.waitForSelector('#page-live:not([hidden])', { timeout: WAIT });
   });
 
+  await step('later, behind the login, the settings change the upload target', async () => {
+    await page.click('a[data-page=settings]');
+    await page.waitForFunction(() => document.getElementById('network-now').textContent.includes('Connected to HomeNet'), null, { timeout: WAIT });
+    if (await page.textContent('#target-now') !== 'Now: moment:memories') throw new Error(await page.textContent('#target-now'));
+    await page.selectOption('#target-kind', 'webdav');
+    await page.fill('#target-fields [data-upload="url"]', args.webdav);
+    await page.selectOption('#target-fields [data-upload="vendor"]', 'other');
+    await page.fill('#target-fields [data-upload="user"]', 'u');
+    await page.fill('#target-fields [data-upload="pass"]', 'wrong');
+    await page.fill('#target-fields [data-upload-path]', 'elsewhere');
+    await page.click('#target-test');
+    await page.waitForFunction(() => document.querySelector('[data-error="target"]').textContent.includes('test upload failed'), null, { timeout: 60000 });
+    await page.fill('#target-fields [data-upload="pass"]', 'p');
+    await page.click('#target-test');
+    await page.waitForFunction(() => document.getElementById('target-result').textContent.includes('It works'), null, { timeout: 60000 });
+    await page.click('#target-save');
+    await page.waitForFunction(() => document.getElementById('target-result').textContent.includes('moment:elsewhere'), null, { timeout: 60000 });
+    const settings = await (await context.request.get(`${args.url}/api/settings`)).json();
+    if (settings.upload.remote !== 'moment:elsewhere') throw new Error(`remote: ${settings.upload.remote}`);
+    await page.screenshot({ path: join(args.artifacts, 'settings-network-target.png'), fullPage: true });
+  });
+
   await step('no script errors', async () => {
     if (errors.length) throw new Error(errors.join('\n'));
   });

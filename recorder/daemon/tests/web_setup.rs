@@ -9,6 +9,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use moment_recorder::control::ButtonName;
 use moment_recorder::memories::MemoryStore;
+use moment_recorder::network::manager::SavedNetwork;
 use moment_recorder::settings::{Patch, SettingsError};
 use moment_recorder::upload::remote_setup::RemoteSpec;
 use moment_recorder::web::{
@@ -52,6 +53,7 @@ struct FakeSetup {
     open: AtomicBool,
     captive: AtomicBool,
     submitted: Mutex<Vec<(String, bool, Option<String>)>>,
+    joined: Mutex<Vec<String>>,
 }
 
 impl Setup for FakeSetup {
@@ -77,6 +79,13 @@ impl Setup for FakeSetup {
                 "the test upload failed: unreachable",
             ))
         })
+    }
+    fn network(&self) -> Value {
+        json!({ "mode": "station", "station_ssid": "HomeNet", "networks": [] })
+    }
+    fn join(&self, wifi: SavedNetwork) -> Result<(), SetupError> {
+        self.joined.lock().unwrap().push(wifi.ssid);
+        Ok(())
     }
     fn submit(&self, form: SetupForm) -> Pending<Result<String, SetupError>> {
         self.submitted.lock().unwrap().push((
@@ -358,4 +367,101 @@ async fn the_captive_portal_sends_every_other_host_and_the_probes_to_the_wizard(
     )
     .await;
     assert_ne!(status, StatusCode::FOUND);
+}
+
+#[tokio::test]
+async fn the_settings_change_the_network_and_the_upload_target_behind_the_session() {
+    let hash = moment_recorder::web::hash_password("owner password");
+    let f = fixture(&hash);
+    f.setup.open.store(false, Ordering::SeqCst);
+    let join = json!({ "ssid": "Neighbours", "password": "their-password" });
+    for (method, uri, body) in [
+        (Method::GET, "/api/network", None),
+        (Method::POST, "/api/network/join", Some(join.clone())),
+        (
+            Method::PUT,
+            "/api/upload-target",
+            Some(json!({ "kind": "webdav" })),
+        ),
+    ] {
+        let (status, _, _) = call(&f.router, method, uri, HOST, None, body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+    }
+    let (_, headers, _) = call(
+        &f.router,
+        Method::POST,
+        "/api/login",
+        HOST,
+        None,
+        Some(json!({ "password": "owner password" })),
+    )
+    .await;
+    let cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let (status, _, net) = call(
+        &f.router,
+        Method::GET,
+        "/api/network",
+        HOST,
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, net["station_ssid"].clone()),
+        (StatusCode::OK, json!("HomeNet"))
+    );
+    let (status, _, answer) = call(
+        &f.router,
+        Method::POST,
+        "/api/network/join",
+        HOST,
+        Some(&cookie),
+        Some(json!({ "ssid": "Neighbours", "password": "short" })),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("wifi.password"))
+    );
+    let (status, _, answer) = call(
+        &f.router,
+        Method::POST,
+        "/api/network/join",
+        HOST,
+        Some(&cookie),
+        Some(join),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(*f.setup.joined.lock().unwrap(), ["Neighbours"]);
+    // The test double of the daemon has no uploads: the API says so instead of pretending.
+    let (status, _, answer) = call(
+        &f.router,
+        Method::PUT,
+        "/api/upload-target",
+        HOST,
+        Some(&cookie),
+        Some(json!({ "kind": "webdav", "fields": { "url": "https://x" }, "path": "m" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{answer}");
+    let (status, _, answer) = call(
+        &f.router,
+        Method::PUT,
+        "/api/upload-target",
+        HOST,
+        Some(&cookie),
+        Some(json!({ "kind": "webdav", "colour": "red" })),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("upload"))
+    );
 }

@@ -1,8 +1,10 @@
 // The settings page: a form over GET/PUT /api/settings. Only what changed is sent; a value the
 // recorder refuses is shown next to its field with the recorder's own explanation.
 
-import { get, put } from './api.js';
+import { get, post, put } from './api.js';
 import { logout, showError } from './app.js';
+import { el } from './format.js';
+import * as remoteForm from './remote-form.js';
 
 const $ = (id) => document.getElementById(id);
 let loaded = null;
@@ -10,6 +12,72 @@ let loaded = null;
 export function init() {
   $('settings-form').addEventListener('submit', save);
   $('logout').addEventListener('click', logout);
+  $('network-ssid').addEventListener('change', () => { $('network-other-label').hidden = $('network-ssid').value !== ''; });
+  $('network-join').addEventListener('click', join);
+  $('target-kind').addEventListener('change', () => {
+    const kind = $('target-kind').value;
+    remoteForm.render($('target-fields'), $('target-authorize'), kind);
+    $('target-test').disabled = !kind;
+    $('target-save').disabled = !kind;
+    $('target-result').textContent = '';
+  });
+  $('target-test').addEventListener('click', () => target('test'));
+  $('target-save').addEventListener('click', () => target('save'));
+}
+
+// ---- Wi-Fi (only when the recorder runs the network) ----
+
+async function showNetwork() {
+  let net;
+  try {
+    net = await get('/api/network');
+  } catch {
+    $('network-card').hidden = true;
+    return;
+  }
+  $('network-card').hidden = false;
+  $('network-ap').textContent = net.ap_ssid || '';
+  const now = { station: `Connected to ${net.station_ssid} (${net.address || 'no address yet'})`, joining: `Joining ${net.station_ssid}…`, ap: `Access point ${net.ap_ssid} (setup)` }[net.mode] || net.mode;
+  $('network-now').textContent = net.last_error ? `${now}. Last problem: ${net.last_error}` : now;
+  const names = (net.networks || []).map((n) => n.ssid);
+  if (net.station_ssid && !names.includes(net.station_ssid)) names.unshift(net.station_ssid);
+  $('network-ssid').replaceChildren(
+    ...names.map((n) => el('option', { value: n, text: n, selected: n === net.station_ssid })),
+    el('option', { value: '', text: 'Other network…' }));
+  $('network-other-label').hidden = names.length > 0;
+}
+
+async function join() {
+  const ssid = $('network-ssid').value || $('network-other').value.trim();
+  document.querySelector('[data-error="network"]').textContent = '';
+  try {
+    await post('/api/network/join', { ssid, password: $('network-password').value, hidden: $('network-ssid').value === '' });
+    $('network-result').textContent = `Joining ${ssid}…`;
+  } catch (err) {
+    document.querySelector('[data-error="network"]').textContent = err.message;
+  }
+}
+
+// ---- upload target ----
+
+async function target(action) {
+  const spec = remoteForm.read($('target-fields'), $('target-kind').value);
+  const slot = document.querySelector('[data-error="target"]');
+  slot.textContent = '';
+  $('target-result').textContent = action === 'test' ? 'Testing…' : 'Saving…';
+  try {
+    if (action === 'test') {
+      await post('/api/upload-target/test', spec);
+      $('target-result').textContent = 'It works: a test file was written and deleted.';
+    } else {
+      const { remote } = await put('/api/upload-target', spec);
+      $('target-result').textContent = `Saved: memories go to ${remote}.`;
+      $('target-now').textContent = `Now: ${remote}`;
+    }
+  } catch (err) {
+    $('target-result').textContent = '';
+    slot.textContent = err.message;
+  }
 }
 
 export async function show() {
@@ -18,6 +86,8 @@ export async function show() {
   try {
     loaded = await get('/api/settings');
     fill(loaded);
+    $('target-now').textContent = loaded.upload.remote ? `Now: ${loaded.upload.remote}` : 'Now: none (memories stay on the recorder)';
+    showNetwork();
     $('settings-unavailable').hidden = true;
     $('settings-save').disabled = false;
   } catch (err) {

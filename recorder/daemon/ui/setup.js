@@ -5,22 +5,12 @@
 
 import { get, post } from './api.js';
 import { clock, dayAndClock, el } from './format.js';
+import * as remoteForm from './remote-form.js';
 
 const $ = (id) => document.getElementById(id);
 const STEPS = ['wifi', 'admin', 'clock', 'upload', 'policy', 'summary'];
 // Which step a field belongs to, for errors from the recorder.
 const STEP_OF = { wifi: 'wifi', admin_password: 'admin', time_utc_ms: 'clock', upload: 'upload', policy: 'policy' };
-
-// The fields each upload kind takes (the recorder checks them again).
-const FIELDS = {
-  webdav: [['url', 'Address (https://…/remote.php/dav/files/NAME for Nextcloud)', 'url'], ['vendor', 'Server', 'vendor'], ['user', 'User name'], ['pass', 'Password', 'password']],
-  sftp: [['host', 'Server name or address'], ['port', 'Port (22)', 'number'], ['user', 'User name'], ['pass', 'Password', 'password']],
-  s3: [['endpoint', 'Endpoint (https://…)', 'url'], ['provider', 'Provider (Minio, Wasabi, Other…)'], ['region', 'Region'], ['access_key_id', 'Access key'], ['secret_access_key', 'Secret key', 'password']],
-  smb: [['host', 'Server name or address'], ['user', 'User name'], ['pass', 'Password', 'password'], ['domain', 'Domain (optional)']],
-  drive: [['token', 'Token', 'token']],
-  dropbox: [['token', 'Token', 'token']],
-  onedrive: [['token', 'Token', 'token']],
-};
 
 let view = null;
 let step = 0;
@@ -186,46 +176,13 @@ async function rescan() {
 
 function renderUploadFields() {
   const kind = $('setup-kind').value;
-  const fields = (FIELDS[kind] || []).map(([key, label, type]) => {
-    let input;
-    if (type === 'vendor') {
-      input = el('select', { 'data-upload': key },
-        el('option', { value: 'nextcloud', text: 'Nextcloud' }),
-        el('option', { value: 'owncloud', text: 'ownCloud' }),
-        el('option', { value: 'other', text: 'Other WebDAV' }));
-    } else if (type === 'token') {
-      input = el('textarea', { 'data-upload': key, rows: 4, spellcheck: 'false', autocapitalize: 'none' });
-    } else {
-      input = el('input', { 'data-upload': key, type: type === 'password' ? 'password' : (type === 'number' ? 'number' : 'text'), autocapitalize: 'none', spellcheck: 'false' });
-    }
-    return el('label', {}, label, input);
-  });
-  if (kind) {
-    fields.push(el('label', {}, kind === 's3' ? 'Bucket and folder (my-bucket/moment)' : 'Folder on it',
-      el('input', { 'data-upload-path': '', type: 'text', value: kind === 's3' ? '' : 'moment', autocapitalize: 'none' })));
-  }
-  $('setup-upload-fields').replaceChildren(...fields);
-  const authorize = view.authorize && view.authorize[kind];
-  $('setup-authorize').hidden = !authorize;
-  if (authorize) {
-    $('setup-authorize').replaceChildren(
-      'On a computer with a browser, install rclone and run:',
-      el('code', { class: 'cmd', text: authorize }),
-      'then paste the token it prints (the text in braces) here.');
-  }
+  remoteForm.render($('setup-upload-fields'), $('setup-authorize'), kind, view.authorize);
   $('setup-test-upload').hidden = !kind;
   $('setup-test-result').textContent = '';
 }
 
 function uploadSpec() {
-  const kind = $('setup-kind').value;
-  if (!kind) return null;
-  const fields = {};
-  for (const input of document.querySelectorAll('#setup-upload-fields [data-upload]')) {
-    if (input.value.trim()) fields[input.dataset.upload] = input.value.trim();
-  }
-  const path = document.querySelector('#setup-upload-fields [data-upload-path]');
-  return { kind, fields, path: path ? path.value.trim() : '' };
+  return remoteForm.read($('setup-upload-fields'), $('setup-kind').value);
 }
 
 async function testUpload() {

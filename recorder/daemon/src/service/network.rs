@@ -146,24 +146,26 @@ impl Setup for SetupControl {
     }
 
     fn test_upload(&self, spec: RemoteSpec) -> Pending<Result<(), SetupError>> {
-        let upload = self.0.config.upload.clone();
-        Box::pin(async move {
-            let remote = checked(&spec)?;
-            // A scratch configuration: the real one changes only when the wizard is submitted.
-            let dir = tempfile_in(&upload.rclone_config)?;
-            let config = dir.join("rclone.conf");
-            let result = async {
-                remote_setup::write_remote(&upload.rclone, &config, &spec)
-                    .await
-                    .map_err(|e| SetupError::field("upload", e))?;
-                remote_setup::test_remote(&upload.rclone, &config, &remote)
-                    .await
-                    .map_err(|e| SetupError::failed(502, format!("the test upload failed: {e}")))
-            }
-            .await;
-            let _ = std::fs::remove_dir_all(&dir);
-            result
-        })
+        test_target(self.0.config.upload.clone(), spec)
+    }
+
+    fn network(&self) -> Value {
+        match self.network() {
+            Some(n) => serde_json::to_value(n.view()).unwrap_or(Value::Null),
+            None => json!({ "mode": "unmanaged" }),
+        }
+    }
+
+    fn join(&self, wifi: SavedNetwork) -> Result<(), SetupError> {
+        let network = self
+            .network()
+            .ok_or_else(|| SetupError::failed(409, "the recorder does not run the network"))?;
+        let ssid = wifi.ssid.clone();
+        network
+            .send(Command::Join(wifi))
+            .map_err(|e| SetupError::failed(503, e))?;
+        self.0.board.event("network", format!("joining {ssid}"));
+        Ok(())
     }
 
     fn submit(&self, form: SetupForm) -> Pending<Result<String, SetupError>> {
@@ -255,4 +257,55 @@ fn tempfile_in(config: &Path) -> Result<PathBuf, SetupError> {
     std::fs::create_dir(&dir)
         .map_err(|e| SetupError::failed(500, format!("cannot make a scratch directory: {e}")))?;
     Ok(dir)
+}
+
+/// Writes `spec` into a scratch rclone configuration and uploads and deletes a small file.
+pub(super) fn test_target(
+    upload: crate::upload::UploadConfig,
+    spec: RemoteSpec,
+) -> Pending<Result<(), SetupError>> {
+    Box::pin(async move {
+        let remote = checked(&spec)?;
+        // A scratch configuration: the real one changes only when the target is saved.
+        let dir = tempfile_in(&upload.rclone_config)?;
+        let config = dir.join("rclone.conf");
+        let result = async {
+            remote_setup::write_remote(&upload.rclone, &config, &spec)
+                .await
+                .map_err(|e| SetupError::field("upload", e))?;
+            remote_setup::test_remote(&upload.rclone, &config, &remote)
+                .await
+                .map_err(|e| SetupError::failed(502, format!("the test upload failed: {e}")))
+        }
+        .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    })
+}
+
+/// Makes `spec` the upload target: the `moment` remote in rclone.conf, then `upload.remote`.
+pub(super) fn set_target(
+    shared: Arc<Shared>,
+    spec: RemoteSpec,
+) -> Pending<Result<String, SetupError>> {
+    Box::pin(async move {
+        let remote = checked(&spec)?;
+        let upload = &shared.config.upload;
+        remote_setup::write_remote(&upload.rclone, &upload.rclone_config, &spec)
+            .await
+            .map_err(|e| {
+                SetupError::failed(502, format!("the upload target could not be saved: {e}"))
+            })?;
+        let patch = Patch::from_json(&json!({ "upload": { "remote": remote } }))
+            .map_err(|e| SetupError::field("upload", e.message))?;
+        let settings = shared.clone();
+        tokio::task::spawn_blocking(move || settings.put_settings(patch))
+            .await
+            .map_err(|_| SetupError::failed(500, "the settings could not be saved"))?
+            .map_err(|e| SetupError::failed(500, e.message))?;
+        shared
+            .board
+            .event("upload", format!("upload target set: {remote}"));
+        Ok(remote)
+    })
 }

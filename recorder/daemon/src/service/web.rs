@@ -89,6 +89,20 @@ impl crate::web::Control for WebControl {
         Some(self.0.board.subscribe())
     }
 
+    fn set_upload_target(
+        &self,
+        spec: crate::upload::remote_setup::RemoteSpec,
+    ) -> crate::web::Pending<Result<String, crate::web::SetupError>> {
+        super::network::set_target(self.0.clone(), spec)
+    }
+
+    fn test_upload_target(
+        &self,
+        spec: crate::upload::remote_setup::RemoteSpec,
+    ) -> crate::web::Pending<Result<(), crate::web::SetupError>> {
+        super::network::test_target(self.0.config.upload.clone(), spec)
+    }
+
     fn upload_memory(&self, name: &str) -> Result<(), String> {
         let memory = self
             .0

@@ -70,6 +70,31 @@ pub trait Control: Send + Sync + 'static {
     fn changes(&self) -> Option<watch::Receiver<u64>> {
         None
     }
+    /// Makes `spec` the upload target (the `moment` remote in rclone.conf and `upload.remote`);
+    /// the remote it set. The default refuses: a daemon without uploads.
+    fn set_upload_target(
+        &self,
+        _spec: crate::upload::remote_setup::RemoteSpec,
+    ) -> super::Pending<Result<String, super::SetupError>> {
+        Box::pin(async {
+            Err(super::SetupError::failed(
+                501,
+                "this recorder has no uploads",
+            ))
+        })
+    }
+    /// Writes and deletes a small file with `spec`, leaving the configuration as it is.
+    fn test_upload_target(
+        &self,
+        _spec: crate::upload::remote_setup::RemoteSpec,
+    ) -> super::Pending<Result<(), super::SetupError>> {
+        Box::pin(async {
+            Err(super::SetupError::failed(
+                501,
+                "this recorder has no uploads",
+            ))
+        })
+    }
 }
 
 /// The longest range `POST /api/memories` saves at once (the ring holds hours; a memory this long
@@ -105,6 +130,8 @@ pub(crate) fn routes(control: Arc<dyn Control>, auth: Arc<AuthState>) -> Router 
         .route("/api/time", post(set_time))
         .route("/api/memories", post(save_range))
         .route("/api/memories/{name}/upload", post(upload_memory))
+        .route("/api/upload-target", axum::routing::put(set_upload_target))
+        .route("/api/upload-target/test", post(test_upload_target))
         .route(
             "/api/settings",
             get(super::settings::get).put(super::settings::put),
@@ -357,4 +384,36 @@ async fn upload_memory(
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "uploading": name })),
     ))
+}
+
+fn upload_spec(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<crate::upload::remote_setup::RemoteSpec, ApiError> {
+    let body = json_object(&body_bytes(body)?)?;
+    serde_json::from_value(Value::Object(body)).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the upload target must be {{\"kind\", \"fields\", \"path\"}}: {e}"
+        ))
+        .with_field("upload")
+    })
+}
+
+/// `PUT /api/upload-target {"kind", "fields", "path"}`: the new target, written through rclone.
+async fn set_upload_target(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let spec = upload_spec(body)?;
+    let remote = state.control.set_upload_target(spec).await?;
+    Ok(Json(serde_json::json!({ "remote": remote })))
+}
+
+/// `POST /api/upload-target/test {"kind", "fields", "path"}`: a small file written and deleted.
+async fn test_upload_target(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let spec = upload_spec(body)?;
+    state.control.test_upload_target(spec).await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
 }

@@ -91,6 +91,10 @@ pub trait Setup: Send + Sync + 'static {
     fn test_upload(&self, spec: RemoteSpec) -> Pending<Result<(), SetupError>>;
     /// Applies the wizard (everything checked first); the network it now joins.
     fn submit(&self, form: SetupForm) -> Pending<Result<String, SetupError>>;
+    /// The network for the settings page: mode, networks seen, the one joined, its address.
+    fn network(&self) -> Value;
+    /// Joins another network (from the settings, behind the session); checked first.
+    fn join(&self, wifi: SavedNetwork) -> Result<(), SetupError>;
 }
 
 #[derive(Clone)]
@@ -105,6 +109,8 @@ pub(crate) fn routes(setup: Arc<dyn Setup>, auth: Arc<AuthState>) -> Router {
         .route("/api/setup", get(view).post(submit))
         .route("/api/setup/scan", post(rescan))
         .route("/api/setup/test-upload", post(test_upload))
+        .route("/api/network", get(network))
+        .route("/api/network/join", post(join))
         .with_state(SetupState { setup, auth })
 }
 
@@ -241,6 +247,46 @@ fn text(body: &Map<String, Value>, key: &str, field: &str) -> Result<Option<Stri
     }
 }
 
+/// `GET /api/network` (session): the network as the settings page shows it.
+async fn network(State(s): State<SetupState>) -> Json<Value> {
+    Json(s.setup.network())
+}
+
+/// The `wifi` part of a form, checked; the field at fault otherwise.
+fn wifi_of(wifi: &Map<String, Value>) -> Result<SavedNetwork, ApiError> {
+    let ssid = text(wifi, "ssid", "wifi.ssid")?.unwrap_or_default();
+    let network = SavedNetwork {
+        ssid: ssid.trim().to_string(),
+        passphrase: text(wifi, "password", "wifi.password")?.filter(|p| !p.is_empty()),
+        hidden: wifi.get("hidden").and_then(Value::as_bool).unwrap_or(false),
+    };
+    if let Err(e) = network.station() {
+        let field = if network.ssid.is_empty() || e.contains("name") {
+            "wifi.ssid"
+        } else {
+            "wifi.password"
+        };
+        return Err(ApiError::bad_request(e).with_field(field));
+    }
+    Ok(network)
+}
+
+/// `POST /api/network/join {"ssid", "password", "hidden"}` (session): 202, then the recorder
+/// leaves the current network for this one (and comes back as an access point if it cannot).
+async fn join(
+    State(s): State<SetupState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let network = wifi_of(&json_object(&body_bytes(body)?)?)?;
+    let ssid = network.ssid.clone();
+    s.setup.join(network)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "joining": ssid })),
+    )
+        .into_response())
+}
+
 /// `POST /api/setup`: checks the form, applies it, 202 `{"joining": SSID}`; the recorder then
 /// leaves its access point for that network.
 async fn submit(
@@ -259,20 +305,7 @@ async fn submit(
             )
         }
     };
-    let ssid = text(&wifi, "ssid", "wifi.ssid")?.unwrap_or_default();
-    let network = SavedNetwork {
-        ssid: ssid.trim().to_string(),
-        passphrase: text(&wifi, "password", "wifi.password")?.filter(|p| !p.is_empty()),
-        hidden: wifi.get("hidden").and_then(Value::as_bool).unwrap_or(false),
-    };
-    if let Err(e) = network.station() {
-        let field = if network.ssid.is_empty() || e.contains("name") {
-            "wifi.ssid"
-        } else {
-            "wifi.password"
-        };
-        return Err(ApiError::bad_request(e).with_field(field));
-    }
+    let network = wifi_of(&wifi)?;
     let password = text(&body, "admin_password", "admin_password")?.filter(|p| !p.is_empty());
     let hash = match password {
         Some(p) if p.chars().count() < MIN_ADMIN_PASSWORD || p.len() > auth::MAX_PASSWORD_BYTES => {

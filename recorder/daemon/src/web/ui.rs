@@ -57,6 +57,7 @@ static ASSETS: &[Asset] = &[
     asset!("settings.js", JS),
     asset!("format.js", JS),
     asset!("setup.js", JS),
+    asset!("remote-form.js", JS),
     asset!("icon.svg", "image/svg+xml"),
 ];
 
