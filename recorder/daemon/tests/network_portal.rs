@@ -168,7 +168,10 @@ fn a_phone_on_the_access_point_is_sent_to_the_wizard() {
     );
     let recorder = Recorder::new(&Settings {
         web: format!("listen = \"0.0.0.0:{port}\"\nhls_js = \"\"\n"),
-        network: "backend = \"simulated\"\n".into(),
+        network: format!(
+            "backend = \"simulated\"\nrun_dir = \"{ROOT}/run-net\"\navahi_dir = \"\"\npreseed = \"\"\n",
+            ROOT = daemon_support::ROOT
+        ),
         ..Settings::default()
     });
     let mut daemon = recorder.start_under(&["ip", "netns", "exec", &net.ap]);

@@ -37,7 +37,10 @@ fn a_new_user_completes_the_wizard_in_a_real_browser() {
     let port = free_port();
     let recorder = Recorder::new(&Settings {
         web: format!("listen = \"127.0.0.1:{port}\"\nhls_js = \"\"\n"),
-        network: "backend = \"simulated\"\njoin_limit_s = 10\n".into(),
+        network: format!(
+            "backend = \"simulated\"\njoin_limit_s = 10\nrun_dir = \"{ROOT}/run-net\"\n\
+             avahi_dir = \"{ROOT}/avahi\"\npreseed = \"\"\n"
+        ),
         upload: format!("remote = \"\"\nrclone_config = \"{ROOT}/rclone/rclone.conf\"\n"),
         ..Settings::default()
     });
@@ -97,5 +100,11 @@ fn a_new_user_completes_the_wizard_in_a_real_browser() {
     assert!(recorder.state.join("admin.json").is_file());
     let status = daemon.status();
     assert_eq!(status["network"]["mode"], "station", "{status}");
+    let service = std::fs::read_to_string(recorder.root().join("avahi/moment-recorder.service"))
+        .expect("the web app is announced over mDNS on the home network");
+    assert!(
+        service.contains(&format!("<port>{port}</port>")),
+        "{service}"
+    );
     assert_eq!(status["recording"]["segments_dropped"], 0, "{status}");
 }

@@ -120,7 +120,7 @@ fn demo_config(dir: &Path, ring: &Path, hls_js: &Path) -> String {
          [control]\nsocket = {socket:?}\n\n\
          [buttons]\nbackend = \"simulated\"\nsave_step_s = 30.0\nhold_step_s = 3.0\n\n\
          [web]\nlisten = \"127.0.0.1:8080\"\npassword_hash = {hash:?}\nhls_js = {hls_js:?}\n\n\
-         [network]\nbackend = \"simulated\"\n\n\
+         [network]\nbackend = \"simulated\"\nrun_dir = {run:?}\navahi_dir = {avahi:?}\npreseed = \"\"\n\n\
          [upload]\nremote = \"\"\n",
         ring = ring.display().to_string(),
         memories = dir.join("memories").display().to_string(),
@@ -128,5 +128,7 @@ fn demo_config(dir: &Path, ring: &Path, hls_js: &Path) -> String {
         socket = dir.join("control.sock").display().to_string(),
         hash = crate::web::hash_password(DEMO_PASSWORD),
         hls_js = hls_js.display().to_string(),
+        run = dir.join("network").display().to_string(),
+        avahi = dir.join("avahi").display().to_string(),
     )
 }

@@ -30,6 +30,8 @@ pub struct NetworkConfig {
     pub run_dir: PathBuf,
     /// The pre-seed file on the boot partition (src/preseed.rs), imported at start; empty = none.
     pub preseed: PathBuf,
+    /// Where the mDNS (avahi) service file goes while on the home network; empty = none.
+    pub avahi_dir: PathBuf,
 }
 
 impl Default for NetworkConfig {
@@ -44,6 +46,7 @@ impl Default for NetworkConfig {
             retry_s: 300.0,
             run_dir: PathBuf::from("/run/moment-recorder/network"),
             preseed: PathBuf::from("/boot/moment.toml"),
+            avahi_dir: PathBuf::from("/run/moment-recorder/avahi"),
         }
     }
 }
@@ -56,7 +59,7 @@ impl NetworkConfig {
                 format!("{:?} is not off, linux or simulated", self.backend),
             ));
         }
-        self.settings(Path::new("/"))?;
+        self.settings(Path::new("/"), 80)?;
         Ok(())
     }
 
@@ -64,8 +67,12 @@ impl NetworkConfig {
         self.backend != "off"
     }
 
-    /// The manager's settings; the saved network lives in `state_dir`.
-    pub fn settings(&self, state_dir: &Path) -> Result<NetworkSettings, ConfigError> {
+    /// The manager's settings; the saved network lives in `state_dir`; `web_port` is announced.
+    pub fn settings(
+        &self,
+        state_dir: &Path,
+        web_port: u16,
+    ) -> Result<NetworkSettings, ConfigError> {
         let passphrase = Passphrase::new(&self.ap_passphrase)
             .map_err(|e| key_error("network.ap_passphrase", e))?;
         if !(1..=13).contains(&self.ap_channel) {
@@ -102,6 +109,8 @@ impl NetworkConfig {
             },
             saved_network: state_dir.join("wifi.json"),
             run_dir: self.run_dir.clone(),
+            avahi_dir: (!self.avahi_dir.as_os_str().is_empty()).then(|| self.avahi_dir.clone()),
+            web_port,
         })
     }
 }

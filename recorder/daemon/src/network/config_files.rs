@@ -209,6 +209,24 @@ pub fn wpa_supplicant_conf(station: &StationSettings, ctrl_dir: &str) -> Result<
     Ok(text)
 }
 
+/// An avahi service file announcing the web app as `_http._tcp` on `port`, so phones and laptops
+/// on the home network find the recorder (the host name `moment.local` is avahi's own setting).
+pub fn avahi_service(port: u16) -> String {
+    format!(
+        "<?xml version=\"1.0\" standalone='no'?>\n\
+         <!DOCTYPE service-group SYSTEM \"avahi-service.dtd\">\n\
+         <!-- Written by moment-recorder while it is on the home network. -->\n\
+         <service-group>\n\
+         \x20 <name replace-wildcards=\"yes\">Moment recorder on %h</name>\n\
+         \x20 <service>\n\
+         \x20   <type>_http._tcp</type>\n\
+         \x20   <port>{port}</port>\n\
+         \x20   <txt-record>path=/</txt-record>\n\
+         \x20 </service>\n\
+         </service-group>\n"
+    )
+}
+
 fn check_interface(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() < 16
@@ -298,6 +316,13 @@ mod tests {
         ] {
             assert!(hostapd_conf(&bad).is_err());
         }
+    }
+
+    #[test]
+    fn the_avahi_service_names_the_port() {
+        let text = avahi_service(8080);
+        assert!(text.contains("<type>_http._tcp</type>") && text.contains("<port>8080</port>"));
+        assert!(text.starts_with("<?xml"));
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct NetworkSettings {
     pub saved_network: PathBuf,
     /// hostapd's control directory and the tools' files.
     pub run_dir: PathBuf,
+    /// Where the avahi service file goes while on the home network (the image points avahi's
+    /// services directory here); None = not published.
+    pub avahi_dir: Option<PathBuf>,
+    /// The web app's port, announced over mDNS.
+    pub web_port: u16,
 }
 
 /// The network to join, as stored.
@@ -257,6 +262,9 @@ impl Worker {
             StationState::Connected { ref address } => {
                 let address = address.clone();
                 self.update(|v| v.address = Some(address));
+                if !self.connected {
+                    self.publish(true);
+                }
                 (!self.connected).then_some(Input::Connected)
             }
             StationState::Failed(ref reason) => Some(Input::Failed(reason.clone())),
@@ -288,7 +296,32 @@ impl Worker {
         }
     }
 
+    /// Announces the web app over mDNS on the home network, or stops announcing it.
+    fn publish(&self, on: bool) {
+        let Some(dir) = &self.settings.avahi_dir else {
+            return;
+        };
+        let path = dir.join("moment-recorder.service");
+        let result = if on {
+            std::fs::create_dir_all(dir).and_then(|()| {
+                crate::atomic_file::write_atomic(
+                    &path,
+                    super::config_files::avahi_service(self.settings.web_port).as_bytes(),
+                )
+            })
+        } else {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(path = %path.display(), error = %e, "network: mDNS announcement not updated");
+        }
+    }
+
     fn enter_ap(&mut self) {
+        self.publish(false);
         self.system.stop();
         self.connected = false;
         match self.system.scan() {
@@ -322,6 +355,7 @@ impl Worker {
     }
 
     fn enter_station(&mut self) {
+        self.publish(false);
         self.system.stop();
         self.connected = false;
         let station = self.saved.as_ref().map(SavedNetwork::station);
@@ -362,6 +396,8 @@ mod tests {
             },
             saved_network: dir.join("wifi.json"),
             run_dir: dir.join("run"),
+            avahi_dir: Some(dir.join("avahi")),
+            web_port: 8080,
         }
     }
 
@@ -409,6 +445,11 @@ mod tests {
         join("moment-home");
         let view = wait_for(&handle, "station mode", |v| v.mode == Mode::Station);
         assert!(!view.setup);
+        // Announced over mDNS on the home network.
+        let service = dir.path().join("avahi/moment-recorder.service");
+        assert!(std::fs::read_to_string(&service)
+            .unwrap()
+            .contains("<port>8080</port>"));
         assert_eq!(view.address.as_deref(), Some("192.168.1.50"));
         assert_eq!(view.last_error, None);
         // Kept for the next boot, private.

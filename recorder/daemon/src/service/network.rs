@@ -54,19 +54,19 @@ pub(super) fn start(config: &Config) -> Result<Option<NetworkHandle>, String> {
     if !config.network.enabled() {
         return Ok(None);
     }
-    let mut settings = config
-        .network
-        .settings(&config.state.dir)
-        .map_err(|e| e.0)?;
-    if let Some(passphrase) = crate::preseed::ap_passphrase(&config.state.dir) {
-        settings.ap_passphrase = crate::network::config_files::Passphrase::new(&passphrase)?;
-    }
     let web_port = config
         .web
         .listen
         .parse::<std::net::SocketAddr>()
         .map(|a| a.port())
         .unwrap_or(80);
+    let mut settings = config
+        .network
+        .settings(&config.state.dir, web_port)
+        .map_err(|e| e.0)?;
+    if let Some(passphrase) = crate::preseed::ap_passphrase(&config.state.dir) {
+        settings.ap_passphrase = crate::network::config_files::Passphrase::new(&passphrase)?;
+    }
     let system: Box<dyn WifiSystem> = match config.network.backend.as_str() {
         "linux" => Box::new(LinuxWifi::new(
             &settings.interface,
