@@ -3,12 +3,12 @@
 //! driver, after parsing; a file they cannot parse makes them print `Line N: ...`). A broken file
 //! of each kind proves the check can fail.
 
+mod support;
+
 use moment_recorder::network::config_files::{
     dnsmasq_conf, hostapd_conf, wpa_supplicant_conf, ApSettings, Passphrase, Ssid, StationSettings,
 };
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn have(tool: &str, test: &str) -> bool {
     let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
@@ -24,31 +24,10 @@ fn have(tool: &str, test: &str) -> bool {
     found
 }
 
-/// Runs the tool for at most a few seconds; its output (stdout and stderr).
+/// Runs the tool to its end (bounded by the support's limit); (exit code, stdout then stderr).
 fn run(program: &str, args: &[&str]) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let file = std::fs::File::create(&out).unwrap();
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().unwrap())
-        .stderr(file)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (code, std::fs::read_to_string(out).unwrap_or_default())
+    let run = support::program(program, args).unwrap_or_else(|| panic!("cannot start {program}"));
+    (run.code, format!("{}{}", run.text(), run.stderr))
 }
 
 fn parse_errors(output: &str) -> Vec<&str> {

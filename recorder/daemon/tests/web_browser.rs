@@ -12,7 +12,7 @@ use daemon_support::web::{free_port, login};
 use daemon_support::{have_tools, Recorder, Settings};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PASSWORD: &str = "browser test password";
 /// The browser scenario's whole budget (it waits for a minute of recording to scrub back over).
@@ -70,34 +70,16 @@ fn web_settings(port: u16) -> Settings {
     }
 }
 
-/// Runs `program` with `args` to completion within `limit`; (success, stdout+stderr).
+/// Runs `command` to completion within `limit`; (success, stdout then stderr).
 fn run_bounded(mut command: Command, limit: Duration) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let file = std::fs::File::create(&out).unwrap();
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
-        .stdout(file.try_clone().unwrap())
-        .stderr(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start the client");
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    match status {
-        Some(status) => (status.success(), text),
-        None => (false, format!("{text}\n(killed after {limit:?})")),
-    }
+    let run = support::finish_within(child, &format!("{command:?}"), limit);
+    (run.code == Some(0), format!("{}{}", run.text(), run.stderr))
 }
 
 #[test]

@@ -11,7 +11,7 @@ use daemon_support::web::free_port;
 use daemon_support::{have_tools, Recorder, Settings, ROOT};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(240);
 
@@ -48,9 +48,7 @@ fn a_new_user_completes_the_wizard_in_a_real_browser() {
     daemon.wait_recording();
 
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
-    let out = dir.path().join("wizard.out");
-    let file = std::fs::File::create(&out).unwrap();
-    let mut child = Command::new("node")
+    let child = Command::new("node")
         .current_dir(repo.join("web"))
         .args([
             "tests/wizard.mjs",
@@ -62,26 +60,16 @@ fn a_new_user_completes_the_wizard_in_a_real_browser() {
             artifacts.to_str().unwrap(),
         ])
         .stdin(Stdio::null())
-        .stdout(file.try_clone().unwrap())
-        .stderr(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("node");
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = std::fs::read_to_string(&out).unwrap_or_default();
+    let run = support::finish_within(child, "node tests/wizard.mjs", LIMIT);
+    let output = format!("{}{}", run.text(), run.stderr);
+    let status_ok = run.code == Some(0);
     println!("{output}\nscreenshots: {}", artifacts.display());
     assert!(
-        status.is_some_and(|s| s.success()) && output.contains("\nPASSED"),
+        status_ok && output.contains("\nPASSED"),
         "the wizard scenario failed:\n{output}\ndaemon log:\n{}",
         daemon.log_tail()
     );

@@ -92,18 +92,23 @@ pub fn program(name: &str, args: &[&str]) -> Option<Run> {
 
 /// Waits for `child` at most `COMMAND_LIMIT`, killing it (by its pid) if it hangs.
 pub fn finish(child: Child, what: &str) -> Run {
+    finish_within(child, what, COMMAND_LIMIT)
+}
+
+/// [`finish`] with its own limit (a browser scenario takes minutes).
+pub fn finish_within(child: Child, what: &str, limit: Duration) -> Run {
     let pid = child.id();
     let (done, result) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = done.send(child.wait_with_output());
     });
-    let output: Output = match result.recv_timeout(COMMAND_LIMIT) {
+    let output: Output = match result.recv_timeout(limit) {
         Ok(output) => output.expect("wait for the command"),
         Err(_) => {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
-            panic!("`{what}` did not finish within {COMMAND_LIMIT:?}");
+            panic!("`{what}` did not finish within {limit:?}");
         }
     };
     Run {
