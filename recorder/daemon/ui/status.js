@@ -82,7 +82,7 @@ function render(s) {
       ['Time', `${dayAndClock(s.time.utc_us / 1000)}${s.time.synced ? '' : ' (not synchronised)'}`],
       ['LED', s.led.pattern],
       ['Buttons', s.buttons.backend],
-      ['Network', s.network ? s.network.mode : undefined],
+      ['Network', s.network ? networkText(s.network) : undefined],
       ['Booted slot', s.system ? (s.system.booted_slot ?? 'unknown') : undefined],
       ['Version', s.version],
     ]),
@@ -91,4 +91,11 @@ function render(s) {
   const events = [...(s.events || [])].reverse().map((e) => el('li', {},
     el('time', { text: clock(e.utc_us / 1000) }), el('span', { text: `${e.kind}: ${e.message}` })));
   $('events').replaceChildren(...(events.length ? events : [el('li', { class: 'muted', text: 'Nothing yet.' })]));
+}
+
+function networkText(n) {
+  if (n.mode === 'station') return `${n.station_ssid} (${n.address || 'no address'})`;
+  if (n.mode === 'joining') return `joining ${n.station_ssid}…`;
+  if (n.mode === 'ap') return `access point ${n.ap_ssid}${n.setup ? ' (setup)' : ''}${n.last_error ? `: ${n.last_error}` : ''}`;
+  return n.mode;
 }
