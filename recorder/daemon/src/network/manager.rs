@@ -107,6 +107,13 @@ impl NetworkHandle {
             .clone()
     }
 
+    /// The mode and whether setup is open, without copying the rest of the view (the web asks
+    /// on every request while it may be a captive portal).
+    pub fn mode(&self) -> (Mode, bool) {
+        let view = self.view.lock().unwrap_or_else(PoisonError::into_inner);
+        (view.mode, view.setup)
+    }
+
     pub fn send(&self, command: Command) -> Result<(), String> {
         self.commands.try_send(command).map_err(|e| match e {
             TrySendError::Full(_) => "the network is busy; try again in a few seconds".to_string(),

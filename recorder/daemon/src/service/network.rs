@@ -84,7 +84,7 @@ pub(super) fn start(config: &Config) -> Result<Option<NetworkHandle>, String> {
 pub(super) struct SetupControl(pub(super) Arc<Shared>);
 
 impl SetupControl {
-    fn network(&self) -> Option<&NetworkHandle> {
+    fn handle(&self) -> Option<&NetworkHandle> {
         self.0.network.as_ref()
     }
 
@@ -101,11 +101,11 @@ impl SetupControl {
 
 impl Setup for SetupControl {
     fn is_open(&self) -> bool {
-        self.network().is_some_and(|n| n.view().setup)
+        self.handle().is_some_and(|n| n.mode().1)
     }
 
     fn captive(&self) -> bool {
-        self.network().is_some_and(|n| n.view().mode == Mode::Ap)
+        self.handle().is_some_and(|n| n.mode().0 == Mode::Ap)
     }
 
     fn portal_url(&self) -> String {
@@ -116,7 +116,7 @@ impl Setup for SetupControl {
     }
 
     fn view(&self) -> Value {
-        let Some(network) = self.network() else {
+        let Some(network) = self.handle() else {
             return json!({});
         };
         let view = network.view();
@@ -139,7 +139,7 @@ impl Setup for SetupControl {
     }
 
     fn rescan(&self) -> Result<(), String> {
-        match self.network() {
+        match self.handle() {
             Some(n) => n.send(Command::Rescan),
             None => Err("the recorder does not run the network".into()),
         }
@@ -150,7 +150,7 @@ impl Setup for SetupControl {
     }
 
     fn network(&self) -> Value {
-        match self.network() {
+        match self.handle() {
             Some(n) => serde_json::to_value(n.view()).unwrap_or(Value::Null),
             None => json!({ "mode": "unmanaged" }),
         }
@@ -158,7 +158,7 @@ impl Setup for SetupControl {
 
     fn join(&self, wifi: SavedNetwork) -> Result<(), SetupError> {
         let network = self
-            .network()
+            .handle()
             .ok_or_else(|| SetupError::failed(409, "the recorder does not run the network"))?;
         let ssid = wifi.ssid.clone();
         network
