@@ -5,13 +5,13 @@
 ################################################################################
 
 # The source is this repository: the Cargo workspace one level above the external tree.
-# A local package is rsynced into the build directory; target/, the web app's node_modules
-# and the Buildroot output are left out.
+# A local package is rsynced into the build directory; target/, web/node_modules, demo/
+# and the Buildroot output (ci/build-image.sh: output-image/) are left out.
 MOMENT_RECORDER_VERSION = local
 MOMENT_RECORDER_SITE = $(BR2_EXTERNAL_MOMENT_PATH)/..
 MOMENT_RECORDER_SITE_METHOD = local
 MOMENT_RECORDER_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
-	--exclude target --exclude output --exclude web/node_modules --exclude .git
+	--exclude /target --exclude /output-image --exclude /web/node_modules --exclude /demo
 MOMENT_RECORDER_LICENSE = MIT OR Apache-2.0
 MOMENT_RECORDER_SUBDIR = recorder/daemon
 
