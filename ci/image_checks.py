@@ -3,6 +3,8 @@
 
   image_checks.py kconfig BR_DIR   BR2_ symbols, legacy symbols, upstream packages, the
                                    external tree's packages (Config.in sourced, .mk included)
+  image_checks.py rootfs ROOT      a root tree after post-build.sh and data-seed.sh: fstab,
+                                   enabled and masked units, mount points, run-time writes
   image_checks.py layout IMAGE     the partition table genimage wrote (sfdisk -J) against
                                    LAYOUT below, and the U-Boot environment offsets
                                    (fw_env.config, uboot.fragment, genimage.cfg) clear of it
@@ -247,11 +249,108 @@ def check_layout(image):
     return problems
 
 
+UNIT_DIR = "usr/lib/systemd/system"
+MASKED = ("hostapd.service", "dnsmasq.service", "wpa_supplicant.service", "wpa_supplicant@.service")
+# Where the running system may write: the data partition, the boot partition (the pre-seed
+# import), tmpfs (/run, /tmp, /var). Everything else is the read-only squashfs.
+WRITABLE = ("/data/", "/boot/", "/run/", "/tmp/", "/var/")
+
+
+def install_section(unit):
+    """[(kind, target)] from a unit's [Install] WantedBy=/RequiredBy=."""
+    wanted, section = [], None
+    for line in unit.read_text().splitlines():
+        if line.startswith("["):
+            section = line
+        elif section == "[Install]" and "=" in line:
+            key, value = line.split("=", 1)
+            kind = {"WantedBy": "wants", "RequiredBy": "requires"}.get(key)
+            wanted += [(kind, target) for target in value.split()] if kind else []
+    return wanted
+
+
+def check_rootfs(root):
+    import tomllib
+
+    root = Path(root)
+    problems = []
+    fstab = [line.split() for line in (root / "etc/fstab").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    root_entries = [entry for entry in fstab if entry[1] == "/"]
+    if len(root_entries) != 1 or root_entries[0][2] != "squashfs" or "ro" not in root_entries[0][3].split(","):
+        problems.append(f"fstab: the root must be one read-only squashfs entry, got {root_entries}")
+    if not any(entry[1] == "/var" and entry[2] == "tmpfs" for entry in fstab):
+        problems.append("fstab: /var is not a tmpfs")
+
+    enabled = 0
+    for unit in sorted((ROOT / "overlay" / UNIT_DIR).iterdir()):
+        for kind, target in install_section(unit):
+            link = root / "etc/systemd/system" / f"{target}.{kind}" / unit.name
+            if not link.is_symlink() or Path(str(link.readlink())) != Path("/") / UNIT_DIR / unit.name:
+                problems.append(f"{unit.name} is not enabled in {target}.{kind}")
+            elif not (root / UNIT_DIR / unit.name).is_file():
+                problems.append(f"{unit.name} is enabled but not installed")
+            else:
+                enabled += 1
+    for unit in MASKED:
+        mask = root / "etc/systemd/system" / unit
+        if not mask.is_symlink() or str(mask.readlink()) != "/dev/null":
+            problems.append(f"{unit} is not masked")
+        for wants in root.glob(f"**/*.wants/{unit}"):
+            problems.append(f"{unit} is still enabled: {wants.relative_to(root)}")
+
+    for directory in ("data", "boot", "etc/moment-recorder"):
+        if not (root / directory).is_dir():
+            problems.append(f"the mount point /{directory} is missing")
+    if (root / "etc/machine-id").read_text() != "":
+        problems.append("/etc/machine-id must be empty in the image")
+    services = root / "etc/avahi/services"
+    if not services.is_symlink() or str(services.readlink()) != "/run/moment-recorder/avahi":
+        problems.append("/etc/avahi/services does not point at /run/moment-recorder/avahi")
+    release = (root / "usr/lib/os-release").read_text()
+    if 'VERSION_ID="check-1"' not in release:
+        problems.append("os-release does not carry the version")
+    if not (root / "etc/rauc/keyring.pem").is_file():
+        problems.append("the RAUC keyring is not installed")
+
+    # No writes outside /data (and tmpfs, /boot) at run time: every path the recorder and RAUC
+    # write is under a writable mount; the bind mounts' sources are on /data.
+    config = tomllib.loads((root / "etc/moment-recorder/config.toml").read_text())
+    written = {
+        "memories.dir": config["memories"]["dir"], "state.dir": config["state"]["dir"],
+        "upload.rclone_config": config["upload"]["rclone_config"],
+        "control.socket": config["control"]["socket"], "network.run_dir": config["network"]["run_dir"],
+        "network.avahi_dir": config["network"]["avahi_dir"], "network.preseed": config["network"]["preseed"],
+    }
+    rauc = re.search(r"^data-directory=(\S+)$", (root / "etc/rauc/system.conf").read_text(), re.M)
+    written["rauc data-directory"] = rauc.group(1) if rauc else "(none)"
+    for unit in (root / UNIT_DIR).glob("*.mount"):
+        what = re.search(r"^What=(\S+)$", unit.read_text(), re.M).group(1)
+        if "Options=bind" in unit.read_text():
+            written[f"{unit.name} What"] = what
+    for key, path in written.items():
+        if not (path + "/").startswith(WRITABLE):
+            problems.append(f"{key} = {path} is on the read-only root")
+    if config["ring"]["device"] != "/dev/mmcblk0p5":
+        problems.append("ring.device is not the ring partition /dev/mmcblk0p5")
+
+    # data-seed.sh's work: the bind mounts' sources exist.
+    for path in ("data/etc/moment-recorder/config.toml", "data/etc/machine-id", "data/timesync",
+                 "data/rclone", "data/rauc", "data/memories", "data/state"):
+        if not (root / path).exists():
+            problems.append(f"data-seed.sh did not make /{path}")
+    if (root / "data/rclone").stat().st_mode & 0o077:
+        problems.append("/data/rclone is readable by others")
+    print(f"rootfs: {enabled} enablings, {len(MASKED)} upstream units masked, {len(written)} written paths on writable mounts")
+    return problems
+
+
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("kconfig", "layout"):
+    commands = {"kconfig": check_kconfig, "layout": check_layout, "rootfs": check_rootfs}
+    if len(argv) != 3 or argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
-    problems = check_kconfig(argv[2]) if argv[1] == "kconfig" else check_layout(argv[2])
+    problems = commands[argv[1]](argv[2])
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
     return 1 if problems else 0
