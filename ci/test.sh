@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it and .ci/run calls it: formatting, shell lint, the
-# firmware tree's checks (ci/check-image.sh), the Rust 1.82 dependency check, clippy, doc tests, then every test under nextest (its summary last).
+# firmware tree's checks (ci/check-image.sh), the Rust 1.82 dependency check, clippy, doc tests,
+# then every test under nextest (its summary last).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Tests that need a tool (ffmpeg, losetup) fail instead of skipping when it is missing.
