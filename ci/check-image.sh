@@ -8,8 +8,10 @@
 #   layout   genimage builds the real card from board/zero2w/genimage.cfg with stand-in
 #            payloads; sfdisk reads it back and ci/image_checks.py asserts every partition
 #   rootfs   post-build.sh (and data-seed.sh) on a busybox root tree, and what they leave there
+#   data-init  the first-boot grow and format of /data on the genimage card as a loop device
+#            (needs root and loop devices, as the ring's tests do)
 # Needs: shellcheck, systemd, genimage, u-boot-tools, squashfs-tools, dosfstools, mtools, fdisk,
-# busybox, python3 (ci/install-deps.sh).
+# busybox, python3, e2fsprogs (ci/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +19,8 @@ readonly BR_LISTS="${MOMENT_BR_LISTS:-../shared/buildroot}"
 readonly UNIT_DIR="usr/lib/systemd/system"
 SCRATCH="$(mktemp -d)"
 readonly SCRATCH
-trap 'rm -rf "$SCRATCH"' EXIT
+LOOPS=()
+trap release_loops EXIT
 
 step() { printf 'check-image: %s\n' "$*"; }
 fail() { printf 'check-image: FAIL %s\n' "$*" >&2; exit 1; }
@@ -135,6 +138,34 @@ check_rootfs() {
   python3 ci/image_checks.py rootfs "$root"
 }
 
+# data-init.sh on the card genimage made, as a loop device of a 15 GiB card: p4 and p6 grow to
+# its end, p6 becomes ext4, the ring keeps its place and size; a second run changes nothing.
+check_data_init() {
+  local card="$SCRATCH/card.img" loop sectors end
+  cp --sparse=always "$SCRATCH/layout/out/sdcard.img" "$card"
+  truncate -s 15G "$card"
+  loop="$(losetup --find --show "$card")"
+  LOOPS+=("$loop")
+  partx --add "$loop"
+  MOMENT_DISK="$loop" overlay/usr/libexec/moment/data-init.sh >/dev/null
+  MOMENT_DISK="$loop" overlay/usr/libexec/moment/data-init.sh >/dev/null 2>&1
+  sectors=$(($(blockdev --getsize64 "$loop") / 512))
+  end="$(sfdisk --dump "$loop" | awk -v node="${loop}p6" '$1 == node { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4 + $6 }')"
+  [[ "$end" == "$sectors" ]] || fail "data-init: p6 ends at sector $end, the card at $sectors"
+  [[ "$(blkid --probe --match-tag TYPE --output value "${loop}p6")" == ext4 ]] || fail "data-init: p6 is not ext4"
+  [[ "$(blockdev --getsize64 "${loop}p5")" == 8589934592 ]] || fail "data-init: the ring changed size"
+  step "data-init: p6 grown to the end of a 15 GiB card and formatted; a second run is a no-op"
+}
+
+release_loops() {
+  local loop
+  for loop in "${LOOPS[@]}"; do
+    partx --delete "$loop" 2>/dev/null || true
+    losetup --detach "$loop" || true
+  done
+  rm -rf "$SCRATCH"
+}
+
 main() {
   local started=$SECONDS
   check_shell
@@ -143,6 +174,7 @@ main() {
   check_uboot
   check_layout
   check_rootfs
+  check_data_init
   step "all checks passed in $((SECONDS - started)) s"
 }
 

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl
   hostapd dnsmasq-base wpasupplicant iw udhcpc busybox iproute2
-  genimage u-boot-tools systemd squashfs-tools dosfstools mtools fdisk)
+  genimage u-boot-tools systemd squashfs-tools dosfstools mtools fdisk e2fsprogs)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
