@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian 12 machine with rustup: Rust components, the
-# test runner, Debian packages (Chromium for the browser tests) and the web app's npm packages
+# test runner, Debian packages (Chromium for the browser tests; genimage, u-boot-tools and
+# the filesystem tools for ci/check-image.sh) and the web app's npm packages
 # (hls.js, served by the recorder; playwright-core, which drives Chromium). Idempotent and quiet
 # when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl
-  hostapd dnsmasq-base wpasupplicant iw udhcpc busybox iproute2)
+  hostapd dnsmasq-base wpasupplicant iw udhcpc busybox iproute2
+  genimage u-boot-tools systemd squashfs-tools dosfstools mtools fdisk e2fsprogs)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it and .ci/run calls it: formatting, shell lint, the
-# Rust 1.82 dependency check, clippy, doc tests, then every test under nextest (its summary last).
+# firmware tree's checks (ci/check-image.sh), the Rust 1.82 dependency check, clippy, doc tests,
+# then every test under nextest (its summary last).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Tests that need a tool (ffmpeg, losetup) fail instead of skipping when it is missing.
@@ -9,6 +10,7 @@ export CI="${CI:-1}"
 ci/install-deps.sh
 cargo fmt --all --check
 shellcheck ci/*.sh .ci/run
+ci/check-image.sh
 ci/check-msrv.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --doc --locked --quiet

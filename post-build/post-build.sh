@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Buildroot post-build script (BR2_ROOTFS_POST_BUILD_SCRIPT): runs on the target tree after the
+# overlay is copied, before the squashfs is made. Called with the target directory as $1.
+#   MOMENT_VERSION   the version for os-release (default: git describe of this repository)
+#   MOMENT_RAUC_CERT the CA certificate that signs update bundles (installed as the keyring)
+set -euo pipefail
+
+readonly TARGET="${1:?usage: post-build.sh TARGET_DIR}"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO
+readonly UNIT_DIR="usr/lib/systemd/system"
+# The recorder runs these itself (network.backend = "linux"); their units must never start.
+readonly UPSTREAM_MASKED=(hostapd.service dnsmasq.service wpa_supplicant.service
+  wpa_supplicant@.service)
+
+image_version() {
+  if [[ -n "${MOMENT_VERSION:-}" ]]; then
+    printf '%s\n' "$MOMENT_VERSION"
+  else
+    git -C "$REPO" describe --tags --always --dirty 2>/dev/null || echo dev
+  fi
+}
+
+write_os_release() { # VERSION
+  local file="$TARGET/usr/lib/os-release"
+  mkdir -p "$(dirname "$file")"
+  cat >"$file" <<OS
+NAME="moment-recorder"
+ID=moment
+PRETTY_NAME="moment-recorder $1"
+VERSION="$1"
+VERSION_ID="$1"
+HOME_URL="https://github.com/moment-recorder/moment-recorder"
+OS
+  ln -sfn ../usr/lib/os-release "$TARGET/etc/os-release"
+}
+
+# The root is a read-only squashfs; /var is a tmpfs (Buildroot moves its content to
+# /usr/share/factory when the root is not remounted read-write).
+write_fstab() {
+  cat >"$TARGET/etc/fstab" <<'FSTAB'
+# <file system> <mount pt> <type>    <options>            <dump> <pass>
+/dev/root       /          squashfs  ro,noatime           0      0
+tmpfs           /tmp       tmpfs     mode=1777,nosuid,nodev 0    0
+tmpfs           /var       tmpfs     mode=0755,nosuid,nodev 0    0
+# /boot (p1) and /data (p6) are systemd mount units: boot.mount, data.mount.
+FSTAB
+}
+
+make_mount_points() {
+  install -d -m 0755 "$TARGET/data" "$TARGET/boot" "$TARGET/etc/moment-recorder"
+  # Empty: systemd mounts a transient ID over it; etc-machine\x2did.mount then the kept one.
+  : >"$TARGET/etc/machine-id"
+  # avahi's services directory is fixed at build time: point it at the recorder's.
+  rm -rf "$TARGET/etc/avahi/services"
+  mkdir -p "$TARGET/etc/avahi"
+  ln -s /run/moment-recorder/avahi "$TARGET/etc/avahi/services"
+}
+
+# The targets named by a unit's WantedBy= and RequiredBy= lines, as "wants TARGET" pairs.
+install_targets() { # UNIT_FILE
+  awk -F= '
+    /^\[/ { section = $0 }
+    section == "[Install]" && ($1 == "WantedBy" || $1 == "RequiredBy") {
+      kind = ($1 == "WantedBy") ? "wants" : "requires"
+      n = split($2, targets, " ")
+      for (i = 1; i <= n; i++) print kind, targets[i]
+    }' "$1"
+}
+
+enable_unit() { # UNIT_FILE
+  local unit kind target
+  unit="$(basename "$1")"
+  while read -r kind target; do
+    mkdir -p "$TARGET/etc/systemd/system/$target.$kind"
+    ln -sfn "/$UNIT_DIR/$unit" "$TARGET/etc/systemd/system/$target.$kind/$unit"
+  done < <(install_targets "$1")
+}
+
+enable_our_units() {
+  local unit
+  for unit in "$REPO/overlay/$UNIT_DIR"/*; do
+    enable_unit "$TARGET/$UNIT_DIR/$(basename "$unit")"
+  done
+}
+
+mask_upstream_units() {
+  local unit
+  for unit in "${UPSTREAM_MASKED[@]}"; do
+    find "$TARGET/etc/systemd/system" "$TARGET/$UNIT_DIR" -path "*.wants/$unit" -delete
+    ln -sfn /dev/null "$TARGET/etc/systemd/system/$unit"
+  done
+}
+
+install_keyring() {
+  local cert="${MOMENT_RAUC_CERT:?MOMENT_RAUC_CERT: the bundle-signing CA certificate (ci/rauc-dev-keys.sh makes one)}"
+  install -D -m 0644 "$cert" "$TARGET/etc/rauc/keyring.pem"
+}
+
+main() {
+  write_os_release "$(image_version)"
+  write_fstab
+  make_mount_points
+  enable_our_units
+  mask_upstream_units
+  install_keyring
+}
+
+main "$@"
