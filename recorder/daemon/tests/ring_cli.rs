@@ -130,6 +130,33 @@ fn format_refuses_data_unless_forced() {
 }
 
 #[test]
+fn format_unless_ring_keeps_a_ring_and_erases_anything_else() {
+    let dir = tempfile::tempdir().unwrap();
+    // A new card's ring partition holds whatever the card held before.
+    let path = dir.path().join("p5.img");
+    std::fs::write(&path, vec![0xAB; 64 * MIB as usize]).unwrap();
+    let run = cli(&["ring", "format", s(&path), "--unless-ring"]).expect_code(0);
+    assert!(
+        run.text().contains("formatted a moment ring"),
+        "{}",
+        run.text()
+    );
+    let id = inspect_json(&path)["ring_id"].clone();
+    append(&path, &[payload(1, 5000)]);
+    // Every later boot keeps it, recordings included.
+    let run = cli(&["ring", "format", s(&path), "--unless-ring"]).expect_code(0);
+    assert!(
+        run.text().contains("already a moment ring"),
+        "{}",
+        run.text()
+    );
+    let json = inspect_json(&path);
+    assert_eq!(json["ring_id"], id);
+    assert_eq!(u64_at(&json, "/stats/segment_count"), 1, "{json}");
+    cli(&["ring", "format", s(&path), "--unless-ring", "--force"]).expect_code(2);
+}
+
+#[test]
 fn not_a_ring_says_how_to_format_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("zeros.img");

@@ -24,6 +24,10 @@ pub enum RingCommand {
         /// Format even if DEVICE holds a filesystem, a ring or other data.
         #[arg(long)]
         force: bool,
+        /// Keep DEVICE as it is when it already holds a moment ring; otherwise format it, erasing
+        /// what it holds (a new card's ring partition holds whatever the card held before).
+        #[arg(long, conflicts_with = "force")]
+        unless_ring: bool,
     },
     /// Show the geometry, segments, times and what recovery found (read-only).
     Inspect {
@@ -61,17 +65,28 @@ pub fn run(command: RingCommand) -> Result<Outcome> {
             device,
             size,
             force,
-        } => format(&device, size, force),
+            unless_ring,
+        } => format(&device, size, force, unless_ring),
         RingCommand::Inspect { device, json } => inspect(&device, json),
         RingCommand::Fsck { device, repair } => fsck(&device, repair),
         RingCommand::Cat { device, from, to } => cat(&device, from, to),
     }
 }
 
-fn format(path: &Path, size: Option<u64>, force: bool) -> Result<Outcome> {
+fn format(path: &Path, size: Option<u64>, force: bool, unless_ring: bool) -> Result<Outcome> {
     let target = FormatTarget::open(path, size)?;
+    if unless_ring {
+        // An I/O error here stops before anything is written.
+        let existing = moment_ring::detect_existing(&target.device).map_err(explain)?;
+        if existing.as_deref() == Some("a moment ring") {
+            let name = target.device.name();
+            target.keep();
+            emit(&format!("{name}: already a moment ring; left as it is\n"))?;
+            return Ok(Outcome::Success);
+        }
+    }
     let options = FormatOptions {
-        force,
+        force: force || unless_ring,
         size,
         ..FormatOptions::default()
     };
