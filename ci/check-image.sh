@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-readonly BR_LISTS="${MOMENT_BR_LISTS:-../shared/buildroot}"
+readonly BR_LISTS="${MOMENT_BR_LISTS:-ci/buildroot-2025.02.16}"
 readonly UNIT_DIR="usr/lib/systemd/system"
 SCRATCH="$(mktemp -d)"
 readonly SCRATCH
