@@ -9,7 +9,15 @@ cd "$(dirname "$0")/.."
 
 readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl
   hostapd dnsmasq-base wpasupplicant iw udhcpc busybox iproute2
-  genimage u-boot-tools systemd squashfs-tools dosfstools mtools fdisk e2fsprogs)
+  genimage u-boot-tools systemd squashfs-tools dosfstools mtools fdisk e2fsprogs
+  rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+  qemu-user-static)
+
+# The aarch64 cross-check (ci/cross-check.sh) needs Debian's arm64 standard library for Rust.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "install-deps: dpkg --add-architecture arm64"
+  dpkg --add-architecture arm64
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it and .ci/run calls it: formatting, shell lint, the
 # firmware tree's checks (ci/check-image.sh), the Rust 1.82 dependency check, clippy, doc tests,
-# then every test under nextest (its summary last).
+# the aarch64 build with its hardware-free tests under qemu-user (ci/cross-check.sh), then every
+# test under nextest (its summary last).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Tests that need a tool (ffmpeg, losetup) fail instead of skipping when it is missing.
@@ -14,4 +15,5 @@ ci/check-image.sh
 ci/check-msrv.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --doc --locked --quiet
+ci/cross-check.sh
 cargo nextest run --workspace --locked --no-fail-fast
