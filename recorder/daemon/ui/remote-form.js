@@ -18,6 +18,17 @@ const FIELDS = {
 // The commands that print a token, when the recorder's answer did not say.
 const AUTHORIZE = { drive: 'rclone authorize "drive"', dropbox: 'rclone authorize "dropbox"', onedrive: 'rclone authorize "onedrive"' };
 
+// The kinds a person can choose, in the order offered.
+const KINDS = [
+  ['webdav', 'WebDAV or Nextcloud'], ['sftp', 'SFTP server'], ['s3', 'S3-compatible storage'],
+  ['smb', 'Windows share (SMB)'], ['drive', 'Google Drive'], ['dropbox', 'Dropbox'], ['onedrive', 'OneDrive'],
+];
+
+// Adds an option per kind to `select` (after the options it already has).
+export function fillKinds(select) {
+  select.append(...KINDS.map(([value, text]) => el('option', { value, text })));
+}
+
 function input(key, type) {
   if (type === 'vendor') {
     return el('select', { 'data-upload': key },

@@ -14,6 +14,7 @@ export function init() {
   $('logout').addEventListener('click', logout);
   $('network-ssid').addEventListener('change', () => { $('network-other-label').hidden = $('network-ssid').value !== ''; });
   $('network-join').addEventListener('click', join);
+  remoteForm.fillKinds($('target-kind'));
   $('target-kind').addEventListener('change', () => {
     const kind = $('target-kind').value;
     remoteForm.render($('target-fields'), $('target-authorize'), kind);

@@ -40,6 +40,7 @@ function bind() {
   $('setup-back').addEventListener('click', () => goTo(Math.max(0, step - 1)));
   $('setup-skip').addEventListener('click', () => { $('setup-kind').value = ''; renderUploadFields(); goTo(step + 1); });
   $('setup-rescan').addEventListener('click', rescan);
+  remoteForm.fillKinds($('setup-kind'));
   $('setup-kind').addEventListener('change', renderUploadFields);
   $('setup-test-upload').addEventListener('click', testUpload);
   for (const radio of document.querySelectorAll('#setup-form input[name=policy]')) {
