@@ -4,23 +4,24 @@
 //! test double of `web::Control` that keeps its settings with the real settings model (the
 //! daemon's own `Control` is tested with the service).
 
+mod router_support;
+
 use axum::body::{to_bytes, Body};
 use axum::extract::ConnectInfo;
-use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use futures_util::StreamExt;
 use moment_recorder::config::Config;
 use moment_recorder::control::ButtonName;
-use moment_recorder::memories::MemoryStore;
 use moment_recorder::settings::{self, Patch, SettingsError, SettingsView};
 use moment_recorder::web::{
     hash_password, router, AuthConfig, Control, WebState, API_BODY_LIMIT, LOGIN_FAILURES,
     MAX_SSE_CLIENTS, SESSION_COOKIE, SSE_INTERVAL, SSE_MIN_GAP,
 };
-use moment_ring::{format, DirectIo, FileDevice, FormatOptions, OpenOptions, Ring};
+use moment_ring::{FileDevice, Ring};
+use router_support::{memories, new_ring, send, Reply};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -103,18 +104,6 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-fn new_ring(dir: &Path) -> Ring<FileDevice> {
-    let path = dir.join("ring.img");
-    std::fs::File::create(&path)
-        .unwrap()
-        .set_len(4 << 20)
-        .unwrap();
-    let dev = FileDevice::open(&path, true, DirectIo::Auto).unwrap();
-    format(&dev, &FormatOptions::default()).unwrap();
-    let dev = FileDevice::open(&path, true, DirectIo::Auto).unwrap();
-    Ring::open(dev, OpenOptions::default()).unwrap()
-}
-
 fn fixture_with(hash: &str) -> Fixture {
     fixture_serving(hash, None)
 }
@@ -122,12 +111,8 @@ fn fixture_with(hash: &str) -> Fixture {
 /// A fixture whose `web.hls_js` is `hls_js` (written into the fixture's directory).
 fn fixture_serving(hash: &str, hls_js: Option<&[u8]>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let ring = new_ring(dir.path());
-    let memories = Arc::new(
-        MemoryStore::open(&dir.path().join("memories"), 0)
-            .unwrap()
-            .0,
-    );
+    let ring = new_ring(dir.path(), 4 << 20);
+    let memories = memories(dir.path());
     let control = Arc::new(FakeControl::default());
     let mut media = WebState::new(ring.reader(), memories);
     if let Some(bytes) = hls_js {
@@ -148,31 +133,11 @@ fn fixture() -> Fixture {
     fixture_with(password_hash())
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
+/// What this file asks of an answer besides the shared helpers.
 impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-
     fn expect_ok(&self) -> Value {
         assert_eq!(self.status, StatusCode::OK, "{}", self.text());
         self.json()
-    }
-
-    /// A JSON error with the given status whose message mentions `needle`.
-    fn expect_error(&self, status: StatusCode, needle: &str) {
-        assert_eq!(self.status, status, "{}", self.text());
-        let message = self.json()["error"].as_str().unwrap().to_string();
-        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
     }
 
     /// The session id the reply's `Set-Cookie` sets (empty when it clears it).
@@ -215,17 +180,7 @@ async fn call(
             request = request.header(*name, *value);
         }
     }
-    let response = router
-        .clone()
-        .oneshot(request.body(body.into()).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: to_bytes(body, 1 << 20).await.unwrap().to_vec(),
-    }
+    send(router, request.body(body.into()).unwrap()).await
 }
 
 async fn get(router: &Router, uri: &str, session: Option<&str>) -> Reply {

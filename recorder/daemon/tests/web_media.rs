@@ -2,24 +2,21 @@
 //! ffmpeg-made H.264 cut by the segmenter, and a real memories directory. Most requests go through
 //! the router directly (`oneshot`); one test serves it on a TCP port and lets ffmpeg be the client.
 
+mod router_support;
 mod support;
 
-use axum::body::{to_bytes, Body};
-use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use moment_media::{Clock, Segment, Segmenter, SegmenterConfig};
 use moment_recorder::memories::{MemoryStore, Sidecar};
 use moment_recorder::web::{format_program_date_time, media_routes, WebState};
-use moment_ring::{
-    flags, format, DirectIo, FileDevice, FormatOptions, OpenOptions, Ring, SegmentInfo,
-};
-use serde_json::Value;
-use std::path::Path;
+use moment_ring::{flags, FileDevice, Ring, SegmentInfo};
+use router_support::{memories, new_ring, send, Reply};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use support::have_ffmpeg;
-use tower::ServiceExt;
 
 /// 2026-11-29T10:00:00Z, where the test recording starts.
 const START_US: i64 = 1_795_946_400_000_000;
@@ -55,15 +52,6 @@ fn fixture() -> &'static [Segment] {
 }
 
 /// A ring file of `size` bytes, open for writing.
-fn new_ring(dir: &Path, size: u64) -> Ring<FileDevice> {
-    let path = dir.join("ring.img");
-    std::fs::File::create(&path).unwrap().set_len(size).unwrap();
-    let dev = FileDevice::open(&path, true, DirectIo::Auto).unwrap();
-    format(&dev, &FormatOptions::default()).unwrap();
-    let dev = FileDevice::open(&path, true, DirectIo::Auto).unwrap();
-    Ring::open(dev, OpenOptions::default()).unwrap()
-}
-
 /// Appends the fixture `loops` times back to back in time; the first segment of every loop is a
 /// source restart (its timestamps start over), so it is flagged DISCONTINUITY.
 fn append_loops(ring: &mut Ring<FileDevice>, loops: usize) -> Vec<SegmentInfo> {
@@ -88,57 +76,12 @@ fn append_loops(ring: &mut Ring<FileDevice>, loops: usize) -> Vec<SegmentInfo> {
     infos
 }
 
-fn memories(dir: &Path) -> Arc<MemoryStore> {
-    Arc::new(MemoryStore::open(&dir.join("memories"), 0).unwrap().0)
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers
-            .get(&name)
-            .unwrap_or_else(|| panic!("no {name}"))
-            .to_str()
-            .unwrap()
-    }
-
-    /// A JSON error with the given status whose message mentions `needle`.
-    fn expect_error(&self, status: StatusCode, needle: &str) {
-        assert_eq!(self.status, status, "{}", self.text());
-        let message = self.json()["error"].as_str().unwrap().to_string();
-        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
-    }
-}
-
 async fn call(router: &Router, method: Method, uri: &str, headers: &[(&str, &str)]) -> Reply {
     let mut request = Request::builder().method(method).uri(uri);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = router
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: to_bytes(body, 64 << 20).await.unwrap().to_vec(),
-    }
+    send(router, request.body(Body::empty()).unwrap()).await
 }
 
 async fn get(router: &Router, uri: &str) -> Reply {

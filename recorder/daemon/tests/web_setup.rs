@@ -4,18 +4,20 @@
 //! a good form sets the admin password, and in access-point mode every other host and every
 //! connectivity probe is redirected to the portal.
 
-use axum::body::{to_bytes, Body};
+mod router_support;
+
+use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use moment_recorder::control::ButtonName;
-use moment_recorder::memories::MemoryStore;
 use moment_recorder::network::manager::SavedNetwork;
 use moment_recorder::settings::{Patch, SettingsError};
 use moment_recorder::upload::remote_setup::RemoteSpec;
 use moment_recorder::web::{
     router_with_setup, AuthConfig, Control, Pending, Setup, SetupError, SetupForm, WebState,
 };
-use moment_ring::{format, DirectIo, FileDevice, FormatOptions, OpenOptions, Ring};
+use moment_ring::{FileDevice, Ring};
+use router_support::{memories, new_ring, send};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -106,22 +108,8 @@ struct Fixture {
 
 fn fixture(hash: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ring.img");
-    std::fs::File::create(&path)
-        .unwrap()
-        .set_len(4 << 20)
-        .unwrap();
-    format(
-        &FileDevice::open(&path, true, DirectIo::Auto).unwrap(),
-        &FormatOptions::default(),
-    )
-    .unwrap();
-    let ring = Ring::open(
-        FileDevice::open(&path, true, DirectIo::Auto).unwrap(),
-        OpenOptions::default(),
-    )
-    .unwrap();
-    let memories = Arc::new(MemoryStore::open(&dir.path().join("m"), 0).unwrap().0);
+    let ring = new_ring(dir.path(), 4 << 20);
+    let memories = memories(dir.path());
     let setup = Arc::new(FakeSetup::default());
     setup.open.store(true, Ordering::SeqCst);
     let router = router_with_setup(
@@ -155,15 +143,9 @@ async fn call(
         request = request.header(header::COOKIE, c);
     }
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_default();
-    let response = router
-        .clone()
-        .oneshot(request.body(body).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    let bytes = to_bytes(body, 1 << 20).await.unwrap();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (parts.status, parts.headers, json)
+    let reply = send(router, request.body(body).unwrap()).await;
+    let json = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    (reply.status, reply.headers, json)
 }
 
 const HOST: &str = "192.168.4.1:8080";
