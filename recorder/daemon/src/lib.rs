@@ -14,5 +14,6 @@ pub mod recording;
 pub mod service;
 pub mod settings;
 pub mod signals;
+pub mod update;
 pub mod upload;
 pub mod web;

@@ -5,6 +5,7 @@
 
 pub mod network;
 pub mod source;
+pub mod update;
 
 use crate::buttons::ButtonsConfig;
 use crate::upload::UploadConfig;
@@ -31,6 +32,7 @@ pub struct Config {
     pub control: ControlConfig,
     pub web: WebConfig,
     pub network: network::NetworkConfig,
+    pub update: update::UpdateConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -189,6 +191,7 @@ impl Config {
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
         self.network.validate()?;
+        self.update.validate()?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ mod network;
 mod saver;
 mod settings;
 pub mod status;
+mod update;
 mod web;
 
 pub use saver::{SaveError, SaveRequest, Saver};
@@ -63,6 +64,8 @@ struct Shared {
     runtime: tokio::runtime::Handle,
     /// The Wi-Fi (AP for setup, or station), when `network.backend` is not off.
     network: Option<crate::network::manager::NetworkHandle>,
+    /// Firmware updates; set once right after start (it reports through the board).
+    updater: std::sync::OnceLock<Arc<crate::update::Updater>>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT or a ring failure.
@@ -171,7 +174,9 @@ async fn daemon(config: Config) -> Result<()> {
         swap,
         saves_running: Default::default(),
         runtime: tokio::runtime::Handle::current(),
+        updater: std::sync::OnceLock::new(),
     });
+    update::start(&shared);
     reconcile_uploads(&shared).await;
     let listener = control::bind(&shared.config.control.socket).with_context(|| {
         format!(
@@ -556,6 +561,7 @@ impl Shared {
                 None => NetworkView::unmanaged(),
             },
             system: self.system.clone(),
+            update: self.updater.get().map(|u| u.status()),
             events,
         }
     }

@@ -34,6 +34,8 @@ pub struct Status {
     pub network_resets: u64,
     pub network: NetworkView,
     pub system: SystemView,
+    /// Firmware updates: the install under way, the last outcome, whether a reboot is due.
+    pub update: Option<crate::update::UpdateStatus>,
     pub events: Vec<Event>,
 }
 

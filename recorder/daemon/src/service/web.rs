@@ -85,6 +85,11 @@ impl crate::web::Control for WebControl {
         start_save_range(&self.0, to_us, length, what)
     }
 
+    fn updates(&self) -> Option<Arc<dyn crate::web::Updates>> {
+        let updater = self.0.updater.get()?.clone();
+        Some(Arc::new(super::update::WebUpdates(updater)))
+    }
+
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         Some(self.0.board.subscribe())
     }

@@ -70,6 +70,10 @@ pub trait Control: Send + Sync + 'static {
     fn changes(&self) -> Option<watch::Receiver<u64>> {
         None
     }
+    /// The firmware updater (`/api/update`); `None` (the default): the routes answer 501.
+    fn updates(&self) -> Option<Arc<dyn super::Updates>> {
+        None
+    }
     /// Makes `spec` the upload target (the `moment` remote in rclone.conf and `upload.remote`);
     /// the remote it set. The default refuses: a daemon without uploads.
     fn set_upload_target(

@@ -1,7 +1,7 @@
 //! The daemon's web app and API (docs/api.md): the app's static files (ui.rs), HLS playlists and
 //! segments served straight from the ring, the ring's timeline, the memories directory (list,
 //! download with byte ranges, delete, save a range, upload), status (plain and live SSE), the
-//! buttons, the time, the runtime settings, and login.
+//! buttons, the time, the runtime settings, firmware updates, and login.
 //!
 //! [`router`] is what the daemon serves: every route but the app's files and login behind the
 //! admin session, every state change behind the CSRF rule (auth.rs). [`media_routes`] alone has
@@ -23,6 +23,7 @@ mod settings;
 mod setup;
 mod timeline;
 mod ui;
+mod update;
 
 pub use api::{
     Control, API_BODY_LIMIT, EARLIEST_UTC_MS, LATEST_UTC_MS, MAX_SSE_CLIENTS, SSE_INTERVAL,
@@ -43,6 +44,7 @@ pub use server::{
 pub use setup::{Pending, Setup, SetupError, SetupForm, MIN_ADMIN_PASSWORD};
 pub use timeline::{Timeline, MAX_TIMELINE_SPANS};
 pub use ui::HLS_JS_URL;
+pub use update::Updates;
 
 use crate::memories::MemoryStore;
 use axum::error_handling::HandleErrorLayer;
@@ -106,8 +108,10 @@ pub fn router_with_setup(
 ) -> Router {
     let auth = Arc::new(auth::AuthState::new(auth, setup.clone()));
     let ui = ui::routes(media.hls_js.clone());
+    let updates = control.updates();
     let mut router = media_routes(media)
         .merge(api::routes(control, auth.clone()))
+        .merge(update::routes(updates))
         .merge(ui);
     if let Some(setup) = setup {
         router = router.merge(setup::routes(setup, auth.clone()));

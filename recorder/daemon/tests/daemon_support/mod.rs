@@ -52,6 +52,8 @@ pub struct Settings {
     pub test_source: String,
     /// The body of `[network]` (`ROOT` becomes the recorder's directory); off by default.
     pub network: String,
+    /// The body of `[update]` (`ROOT` becomes the recorder's directory); off by default.
+    pub update: String,
 }
 
 impl Default for Settings {
@@ -67,6 +69,7 @@ impl Default for Settings {
             source: String::new(),
             test_source: String::new(),
             network: String::new(),
+            update: String::new(),
         }
     }
 }
@@ -160,6 +163,7 @@ impl Recorder {
              [buttons]\nbackend = \"simulated\"\nsave_step_s = {save:?}\nhold_step_s = {hold:?}\n\n\
              [web]\n{web}\n\
              [network]\n{network}\n\
+             [update]\n{update}\n\
              [upload]\n{upload}",
             ring = s(&self.ring),
             bitrate = settings.bitrate,
@@ -172,6 +176,7 @@ impl Recorder {
             upload = settings.upload.replace(ROOT, s(self.root())),
             web = settings.web,
             network = settings.network.replace(ROOT, s(self.root())),
+            update = settings.update.replace(ROOT, s(self.root())),
             source = settings.source.replace(ROOT, s(self.root())),
             test_source = settings.test_source.replace(ROOT, s(self.root())),
         )
