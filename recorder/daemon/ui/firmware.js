@@ -75,6 +75,8 @@ function statusChanged(s) {
     watching = false;
     if (update.last && update.last.result === 'failed') {
       $('update-error').textContent = `The update was not installed: ${update.last.message}`;
+    } else {
+      $('update-file').value = '';
     }
   }
   // An install that ended (here or from another browser) changed the slots.
@@ -96,6 +98,7 @@ function slotText(slot) {
 }
 
 function renderSlots() {
+  $('firmware-slots').hidden = !info;
   const slots = (info && info.slots || []).filter((s) => s.bootname);
   const booted = slots.find((s) => s.bootname === info.booted_slot) || slots.find((s) => s.state === 'booted');
   const others = slots.filter((s) => s !== booted);
@@ -120,6 +123,8 @@ function progressOf(op) {
     return [p ? p.percent : null, `Installing ${p ? p.percent : 0} %${p && p.message ? ` — ${p.message}` : ''}`];
   }
   if (sending) return [sending.percent, `Uploading ${sending.percent} %`];
+  // The bundle is in and the live status has not caught up yet.
+  if (watching) return [null, 'Installing…'];
   if (op === 'receiving') return [null, 'Receiving an update from another browser…'];
   if (rebooting) return [null, 'The recorder is restarting. This page reconnects when it is back (log in again if it asks).'];
   if (update && update.reboot_needed && update.last && update.last.result === 'installed') {
