@@ -1034,6 +1034,23 @@ async fn the_app_loads_without_a_session_with_its_security_headers() {
 }
 
 #[tokio::test]
+async fn every_file_of_the_app_is_served_without_a_session() {
+    // A module left out of ui.rs's list would only break the app in a browser.
+    let f = fixture();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names.contains(&"firmware.js".to_string()), "{names:?}");
+    for name in names {
+        let reply = get(&f.router, &format!("/ui/{name}"), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "/ui/{name}: {}", reply.text());
+    }
+}
+
+#[tokio::test]
 async fn only_the_apps_own_files_are_open() {
     let f = fixture();
     // Unknown files, traversal and the API stay behind the session.

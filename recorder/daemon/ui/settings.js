@@ -4,6 +4,7 @@
 import { get, post, put } from './api.js';
 import { logout, showError } from './app.js';
 import { el } from './format.js';
+import * as firmware from './firmware.js';
 import * as remoteForm from './remote-form.js';
 
 const $ = (id) => document.getElementById(id);
@@ -24,6 +25,7 @@ export function init() {
   });
   $('target-test').addEventListener('click', () => target('test'));
   $('target-save').addEventListener('click', () => target('save'));
+  firmware.init();
 }
 
 // ---- Wi-Fi (only when the recorder runs the network) ----
@@ -84,6 +86,7 @@ async function target(action) {
 export async function show() {
   clearErrors();
   $('settings-saved').textContent = '';
+  firmware.show();
   try {
     loaded = await get('/api/settings');
     fill(loaded);

@@ -55,6 +55,7 @@ static ASSETS: &[Asset] = &[
     asset!("memories.js", JS),
     asset!("status.js", JS),
     asset!("settings.js", JS),
+    asset!("firmware.js", JS),
     asset!("format.js", JS),
     asset!("setup.js", JS),
     asset!("remote-form.js", JS),
