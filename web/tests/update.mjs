@@ -117,6 +117,7 @@ try {
     if (failed) throw new Error(`the install failed: ${failed}`);
     result.message = await page.textContent('#update-progress-text');
     await page.locator('#firmware-card').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(500); // the bar's width transition
     await page.screenshot({ path: join(args.artifacts, 'phone-firmware-installed.png') });
   });
 

@@ -656,3 +656,75 @@ fn a_new_system_that_does_not_record_is_not_confirmed_and_the_old_one_says_so() 
     assert!(!recorder.state.join("update-trial-slot").exists());
     report(test, started);
 }
+
+#[test]
+fn the_update_page_installs_a_bundle_in_a_real_browser() {
+    let test = "the_update_page_installs_a_bundle_in_a_real_browser";
+    if !have_tools(test) {
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if !repo.join("web/node_modules/playwright-core").is_dir()
+        || !Path::new("/usr/bin/chromium").exists()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium or playwright-core missing: run ci/install-deps.sh"
+        );
+        eprintln!("SKIPPED {test}: chromium or playwright-core missing");
+        return;
+    }
+    let started = Instant::now();
+    let rauc = RaucSystem::start();
+    let spec = BundleSpec::default();
+    let bundle = rauc.bundle(&spec);
+    let port = free_port();
+    let recorder = updating_recorder(&rauc, port, None);
+    let mut daemon = recorder.start();
+    daemon.wait_recording();
+    wait_available(&mut daemon);
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
+    let child = std::process::Command::new("node")
+        .current_dir(repo.join("web"))
+        .args([
+            "tests/update.mjs",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .args(["--password", PASSWORD, "--bundle", bundle.to_str().unwrap()])
+        .args([
+            "--artifacts",
+            artifacts.to_str().unwrap(),
+            "--timeout-s",
+            "90",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    let run = support::finish_within(child, "node tests/update.mjs", Duration::from_secs(180));
+    let result: Value = serde_json::from_str(run.text().trim()).unwrap_or(Value::Null);
+    println!(
+        "{}\n{}\nscreenshots: {}",
+        run.text(),
+        run.stderr,
+        artifacts.display()
+    );
+    assert!(
+        run.code == Some(0) && result["ok"] == true,
+        "the update page failed:\n{}\n{}\ndaemon log:\n{}",
+        run.text(),
+        run.stderr,
+        daemon.log_tail()
+    );
+    // What the page showed is what happened.
+    assert_eq!(daemon.status()["update"]["last"]["result"], "installed");
+    assert_eq!(
+        &rauc.slot_bytes("B")[..spec.payload.len()],
+        &spec.payload[..]
+    );
+    assert_eq!(rauc.vars()["BOOT_ORDER"], "B A");
+    report(test, started);
+}
