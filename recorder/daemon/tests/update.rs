@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn vars(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -25,6 +25,36 @@ fn vars(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// Bundles RAUC must refuse, with a fragment of its reason: another signer, a flipped byte in
+/// `good`, another board's `compatible`.
+fn refused_bundles(system: &RaucSystem, good: &Path) -> Vec<(&'static str, PathBuf, &'static str)> {
+    let signed_by_other = BundleSpec {
+        signer: Signer::Other,
+        ..BundleSpec::default()
+    };
+    let other_board = BundleSpec {
+        compatible: "other-board".to_owned(),
+        ..BundleSpec::default()
+    };
+    vec![
+        (
+            "signed by another key",
+            system.bundle(&signed_by_other),
+            "signature verification failed",
+        ),
+        (
+            "tampered",
+            system.tampered(good),
+            "signature verification failed",
+        ),
+        (
+            "for another board",
+            system.bundle(&other_board),
+            "Compatible mismatch",
+        ),
+    ]
 }
 
 fn report(name: &str, started: Instant) {
@@ -76,30 +106,8 @@ fn fixture_refuses_foreign_tampered_and_incompatible_bundles() {
     let started = Instant::now();
     let system = RaucSystem::start();
     let good = system.bundle(&BundleSpec::default());
-    let refused = [
-        (
-            "signed by another key",
-            system.bundle(&BundleSpec {
-                signer: Signer::Other,
-                ..BundleSpec::default()
-            }),
-            "signature verification failed",
-        ),
-        (
-            "tampered",
-            system.tampered(&good),
-            "signature verification failed",
-        ),
-        (
-            "for another board",
-            system.bundle(&BundleSpec {
-                compatible: "other-board".to_owned(),
-                ..BundleSpec::default()
-            }),
-            "Compatible mismatch",
-        ),
-        ("truncated", system.truncated(&good), "Invalid bundle"),
-    ];
+    let mut refused = refused_bundles(&system, &good);
+    refused.push(("truncated", system.truncated(&good), "Invalid bundle"));
     let before = (
         system.slot_bytes("A"),
         system.slot_bytes("B"),
@@ -468,29 +476,7 @@ fn refused_bundles_and_broken_uploads_change_nothing() {
     let started = Instant::now();
     let rauc = RaucSystem::start();
     let good = rauc.bundle(&BundleSpec::default());
-    let refused = [
-        (
-            "signed by another key",
-            rauc.bundle(&BundleSpec {
-                signer: Signer::Other,
-                ..BundleSpec::default()
-            }),
-            "signature verification failed",
-        ),
-        (
-            "tampered",
-            rauc.tampered(&good),
-            "signature verification failed",
-        ),
-        (
-            "for another board",
-            rauc.bundle(&BundleSpec {
-                compatible: "other-board".into(),
-                ..BundleSpec::default()
-            }),
-            "Compatible mismatch",
-        ),
-    ];
+    let refused = refused_bundles(&rauc, &good);
     let disk = SmallDisk::new("8M");
     let port = free_port();
     let recorder = updating_recorder(&rauc, port, Some(&disk.mountpoint));
@@ -663,17 +649,10 @@ fn the_update_page_installs_a_bundle_in_a_real_browser() {
     if !have_tools(test) {
         return;
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    if !repo.join("web/node_modules/playwright-core").is_dir()
-        || !Path::new("/usr/bin/chromium").exists()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium or playwright-core missing: run ci/install-deps.sh"
-        );
-        eprintln!("SKIPPED {test}: chromium or playwright-core missing");
+    if !daemon_support::web::have_browser(test) {
         return;
     }
+    let repo = daemon_support::web::repo_root();
     let started = Instant::now();
     let rauc = RaucSystem::start();
     let spec = BundleSpec::default();

@@ -21,17 +21,10 @@ fn a_new_user_completes_the_wizard_in_a_real_browser() {
     if !have_tools(test) {
         return;
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    if !repo.join("web/node_modules/playwright-core").is_dir()
-        || !Path::new("/usr/bin/chromium").exists()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium or playwright-core missing: run ci/install-deps.sh"
-        );
-        eprintln!("SKIPPED {test}: chromium or playwright-core missing");
+    if !daemon_support::web::have_browser(test) {
         return;
     }
+    let repo = daemon_support::web::repo_root();
     let dir = tempfile::tempdir().unwrap();
     let server = upload_support::WebDav::start(&dir.path().join("served"));
     let port = free_port();

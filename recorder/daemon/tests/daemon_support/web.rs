@@ -153,3 +153,25 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     }
     data
 }
+
+/// The repository's root, where `web/` (the Playwright scenarios) lives.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Whether Debian's Chromium and playwright-core are installed for a browser scenario; without
+/// them the test is skipped, except under CI, where it fails.
+pub fn have_browser(test: &str) -> bool {
+    let ok = repo_root()
+        .join("web/node_modules/playwright-core")
+        .is_dir()
+        && std::path::Path::new("/usr/bin/chromium").exists();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium or playwright-core missing: run ci/install-deps.sh"
+        );
+        eprintln!("SKIPPED {test}: chromium or playwright-core missing");
+    }
+    ok
+}
