@@ -332,6 +332,17 @@ async fn event_loop(
 
 /// READY=1 once bytes flow; WATCHDOG=1 only while they keep flowing, so a hung pipeline gets the
 /// service restarted by systemd.
+/// How long without bytes from the source counts as not recording: twice its silence bound.
+fn silence_us(config: &Config) -> u64 {
+    (config.source.silence_s * 2e6) as u64
+}
+
+/// Whether bytes arrived from the source within `silence_us` (monotonic µs of the last bytes).
+fn data_flowing(last_data_mono_us: u64, silence_us: u64) -> bool {
+    last_data_mono_us > 0
+        && moment_media::monotonic_us().saturating_sub(last_data_mono_us) < silence_us
+}
+
 struct Watchdog {
     ready: bool,
     enabled: bool,
@@ -345,13 +356,12 @@ impl Watchdog {
         Watchdog {
             ready: false,
             enabled,
-            silence_us: (config.source.silence_s * 2e6) as u64,
+            silence_us: silence_us(config),
         }
     }
 
     fn tick(&mut self, last_data_mono_us: u64) {
-        let flowing = last_data_mono_us > 0
-            && moment_media::monotonic_us().saturating_sub(last_data_mono_us) < self.silence_us;
+        let flowing = data_flowing(last_data_mono_us, self.silence_us);
         if flowing && !self.ready {
             self.ready = true;
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);

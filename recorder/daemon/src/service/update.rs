@@ -28,7 +28,7 @@ pub(super) fn start(shared: &Arc<Shared>) {
             Updater::off(notify)
         }
         Some(Ok(settings)) => {
-            let silence_us = (config.source.silence_s * 2e6) as u64;
+            let silence_us = super::silence_us(config);
             let web = config.web.listen.parse().ok();
             Updater::start(
                 settings,
@@ -53,7 +53,7 @@ fn recording(shared: &Weak<Shared>, silence_us: u64) -> Recording {
     let last = shared.capture.snapshot().last_data_mono_us;
     let stats = shared.reader.stats();
     Recording {
-        data_flowing: last > 0 && moment_media::monotonic_us().saturating_sub(last) < silence_us,
+        data_flowing: super::data_flowing(last, silence_us),
         newest_seq: stats.newest_seq,
         ring_failed: stats.failed,
     }

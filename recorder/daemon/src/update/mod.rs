@@ -101,25 +101,38 @@ fn read_boot_id(path: &Path) -> String {
 }
 
 impl Updater {
-    /// An updater that only says updates are off (`update.backend = "off"`).
-    pub fn off(notify: Notify) -> Arc<Updater> {
+    /// An updater not started yet: idle, not available (`reason` says why), showing the last
+    /// outcome of `record`.
+    fn new(
+        settings: Option<UpdateSettings>,
+        record_path: PathBuf,
+        record: Record,
+        reason: &str,
+        notify: Notify,
+    ) -> Arc<Updater> {
         Arc::new(Updater {
-            settings: None,
-            record_path: PathBuf::new(),
             state: Mutex::new(State {
                 status: UpdateStatus {
                     available: false,
                     operation: Operation::Idle,
                     progress: None,
-                    last: None,
+                    last: record.last.clone(),
                     reboot_needed: false,
                 },
-                reason: Some("firmware updates are off on this recorder (update.backend)".into()),
-                record: Record::default(),
+                reason: Some(reason.into()),
+                record,
             }),
+            settings,
+            record_path,
             rauc: tokio::sync::OnceCell::new(),
             notify,
         })
+    }
+
+    /// An updater that only says updates are off (`update.backend = "off"`).
+    pub fn off(notify: Notify) -> Arc<Updater> {
+        let reason = "firmware updates are off on this recorder (update.backend)";
+        Updater::new(None, PathBuf::new(), Record::default(), reason, notify)
     }
 
     /// Starts the updater: reaches RAUC, decides what this boot is, and watches the health.
@@ -137,23 +150,13 @@ impl Updater {
             notify(Some(format!("update record: {problem}")));
         }
         receive::clean(&settings.bundle_dir);
-        let updater = Arc::new(Updater {
-            state: Mutex::new(State {
-                status: UpdateStatus {
-                    available: false,
-                    operation: Operation::Idle,
-                    progress: None,
-                    last: record.last.clone(),
-                    reboot_needed: false,
-                },
-                reason: Some("waiting for RAUC".into()),
-                record,
-            }),
-            settings: Some(settings),
+        let updater = Updater::new(
+            Some(settings),
             record_path,
-            rauc: tokio::sync::OnceCell::new(),
+            record,
+            "waiting for RAUC",
             notify,
-        });
+        );
         let started = Instant::now();
         tokio::spawn(updater.clone().boot(started, recording, web));
         updater

@@ -3,6 +3,7 @@
 //! RAUC does the verifying and writing; nothing here touches a slot. Every call has a time limit,
 //! so a hung RAUC shows as an error rather than a stuck web request.
 
+use super::record::clip;
 use std::collections::HashMap;
 use std::time::Duration;
 use zbus::zvariant::OwnedValue;
@@ -11,8 +12,6 @@ use zbus::zvariant::OwnedValue;
 const CALL_LIMIT: Duration = Duration::from_secs(20);
 /// Most slots reported (a system has a handful).
 const MAX_SLOTS: usize = 16;
-/// Longest text taken from RAUC for one field (errors, versions, messages).
-const MAX_TEXT_CHARS: usize = 512;
 
 #[zbus::proxy(
     interface = "de.pengutronix.rauc.Installer",
@@ -77,10 +76,6 @@ fn bus_error(what: &str, e: zbus::Error) -> RaucError {
         other => other.to_string(),
     };
     clip(&format!("{what}: {text}"))
-}
-
-fn clip(text: &str) -> String {
-    text.chars().take(MAX_TEXT_CHARS).collect()
 }
 
 async fn limited<T>(

@@ -41,22 +41,6 @@ fn mib(bytes: u64) -> u64 {
     bytes.div_ceil(1 << 20)
 }
 
-/// Bytes free for an unprivileged writer on the filesystem holding `dir`.
-pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
-    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `path` is NUL-terminated and `stats` is a valid place for statvfs to write.
-    let rc = unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: statvfs succeeded, so it filled `stats`.
-    let stats = unsafe { stats.assume_init() };
-    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
-}
-
 /// Removes what an earlier upload or install left in `dir` (a crash, a power cut).
 pub fn clean(dir: &Path) {
     for name in [PART_NAME, BUNDLE_NAME] {
@@ -92,7 +76,7 @@ where
     }
     create_dir(dir).await?;
     clean(dir);
-    let free = free_bytes(dir).map_err(|e| {
+    let free = crate::memories::free_bytes(dir).map_err(|e| {
         tracing::error!(error = %e, dir = %dir.display(), "update: statvfs failed");
         ReceiveError::new(500, "cannot tell how much space is free for the bundle")
     })?;
@@ -250,7 +234,7 @@ mod tests {
     #[tokio::test]
     async fn too_little_free_space_is_refused_before_writing() {
         let dir = tempfile::tempdir().unwrap();
-        let free = free_bytes(dir.path()).unwrap();
+        let free = crate::memories::free_bytes(dir.path()).unwrap();
         let limits = Limits {
             max_bytes: u64::MAX,
             keep_free_bytes: free,

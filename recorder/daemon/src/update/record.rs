@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 const MAX_RECORD_BYTES: u64 = 64 << 10;
 /// Failed trial boots remembered (the boot counter allows 3).
 pub const MAX_FAILURES: usize = 8;
-/// Longest text kept in the record.
+/// Longest text kept in the record or taken from RAUC for one field (errors, versions).
 const MAX_TEXT_CHARS: usize = 512;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +96,7 @@ pub fn on_boot(record: &Record, booted_slot: &str, boot_id: &str, now_ms: i64) -
     })
 }
 
+/// `text` cut to the longest the record keeps.
 pub fn clip(text: &str) -> String {
     text.chars().take(MAX_TEXT_CHARS).collect()
 }
@@ -114,39 +115,23 @@ pub fn trial_slot_path(record: &Path) -> PathBuf {
 /// Reads the record; a missing file is an empty record. A file that cannot be parsed or breaks
 /// the record's limits is set aside (`update.json.bad`) and reported, never fatal.
 pub fn load(path: &Path) -> (Record, Option<String>) {
-    use std::io::Read;
-    let mut text = String::new();
-    match std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_RECORD_BYTES + 1).read_to_string(&mut text))
-    {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Record::default(), None),
-        Err(e) => {
-            return (
-                Record::default(),
-                Some(format!("cannot read {}: {e}", path.display())),
-            )
-        }
-    }
-    let parsed = serde_json::from_str::<Record>(&text)
-        .map_err(|e| e.to_string())
-        .and_then(|r| {
-            if text.len() as u64 > MAX_RECORD_BYTES {
-                Err("too large".into())
-            } else {
-                check(&r).map(|()| r)
-            }
-        });
+    let parsed = crate::atomic_file::read_small(path, MAX_RECORD_BYTES).and_then(|bytes| {
+        let Some(bytes) = bytes else {
+            return Ok(Record::default());
+        };
+        let record = serde_json::from_slice::<Record>(&bytes).map_err(|e| e.to_string())?;
+        check(&record).map(|()| record)
+    });
     match parsed {
         Ok(record) => (record, None),
         Err(e) => {
-            let _ = std::fs::rename(path, path.with_extension("json.bad"));
+            let aside = match crate::atomic_file::set_aside(path) {
+                Ok(aside) => format!("set aside as {}", aside.display()),
+                Err(e) => format!("and could not be set aside: {e}"),
+            };
             (
                 Record::default(),
-                Some(format!(
-                    "{} was unreadable ({e}); set aside",
-                    path.display()
-                )),
+                Some(format!("{} was unreadable ({e}); {aside}", path.display())),
             )
         }
     }
