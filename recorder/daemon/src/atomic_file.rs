@@ -1,11 +1,39 @@
 //! Small state files that must be either the old version or the new one after a power cut, never
 //! half of each: write a temporary file beside the target, fsync it, rename it over the target,
 //! fsync the directory so the rename itself is durable. Files are private to the daemon (0600):
-//! some hold what is pending upload and where.
+//! some hold what is pending upload and where. Reading one is bounded, and one that cannot be
+//! used is set aside rather than deleted, so a person can still look at it.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Reads a small state file whole: `Ok(None)` if it does not exist; a sentence saying why if it
+/// cannot be read or is larger than `max` bytes.
+pub fn read_small(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read it: {e}")),
+    };
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("larger than {} KiB", max >> 10));
+    }
+    Ok(Some(bytes))
+}
+
+/// Moves an unusable state file aside as `NAME.bad` (over an older one); where it went.
+pub fn set_aside(path: &Path) -> io::Result<PathBuf> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".bad");
+    let aside = PathBuf::from(aside);
+    std::fs::rename(path, &aside)?;
+    Ok(aside)
+}
 
 /// Replaces `path` with `bytes` atomically and durably.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

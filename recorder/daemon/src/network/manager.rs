@@ -189,15 +189,9 @@ pub fn start(
 fn load_saved(settings: &NetworkSettings) -> Option<SavedNetwork> {
     let path = &settings.saved_network;
     let read = || -> Result<Option<SavedNetwork>, String> {
-        let meta = match std::fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+        let Some(bytes) = crate::atomic_file::read_small(path, MAX_SAVED_BYTES)? else {
+            return Ok(None);
         };
-        if meta.len() > MAX_SAVED_BYTES {
-            return Err(format!("{} bytes is too large", meta.len()));
-        }
-        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
         let saved: SavedNetwork = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
         saved.station()?;
         Ok(Some(saved))

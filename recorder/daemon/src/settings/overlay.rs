@@ -6,7 +6,6 @@
 
 use super::{apply, Patch, SettingsView};
 use crate::config::Config;
-use std::io::Read;
 use std::path::Path;
 
 /// The overlay's file name in `state.dir`.
@@ -40,9 +39,8 @@ pub fn load(base: &Config, dir: &Path) -> Loaded {
             problem: None,
         },
         Err(why) => {
-            let aside = dir.join(format!("{SETTINGS_FILE}.bad"));
-            let problem = match std::fs::rename(&path, &aside) {
-                Ok(()) => format!(
+            let problem = match crate::atomic_file::set_aside(&path) {
+                Ok(_) => format!(
                     "{SETTINGS_FILE} was not used ({why}); it is kept as {SETTINGS_FILE}.bad and \
                      the configuration file's values apply"
                 ),
@@ -64,18 +62,9 @@ pub fn load(base: &Config, dir: &Path) -> Loaded {
 type Applied = (Config, Patch, Option<String>);
 
 fn read(base: &Config, path: &Path) -> Result<Option<Applied>, String> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read it: {e}")),
+    let Some(bytes) = crate::atomic_file::read_small(path, MAX_SETTINGS_BYTES)? else {
+        return Ok(None);
     };
-    let mut bytes = Vec::new();
-    file.take(MAX_SETTINGS_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read it: {e}"))?;
-    if bytes.len() as u64 > MAX_SETTINGS_BYTES {
-        return Err(format!("larger than {} KiB", MAX_SETTINGS_BYTES >> 10));
-    }
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| format!("not valid JSON: {e}"))?;
     let mut overlay = Patch::from_json(&value).map_err(|e| e.message)?;
