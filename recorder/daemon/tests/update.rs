@@ -10,13 +10,11 @@ mod daemon_support;
 mod rauc_support;
 mod support;
 
-use daemon_support::web::{free_port, login, request};
+use daemon_support::web::{exchange, free_port, login, request};
 use daemon_support::{have_tools, Daemon, Recorder, Settings, SmallDisk, ROOT};
 use rauc_support::{output_text, BundleSpec, RaucSystem, Signer, ATTEMPTS};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -262,6 +260,16 @@ fn updating_recorder(rauc: &RaucSystem, port: u16, bundle_dir: Option<&Path>) ->
     recorder
 }
 
+/// [`updating_recorder`] on a free port, started, recording, its updater connected to RAUC.
+fn start_updating(rauc: &RaucSystem, bundle_dir: Option<&Path>) -> (u16, Recorder, Daemon) {
+    let port = free_port();
+    let recorder = updating_recorder(rauc, port, bundle_dir);
+    let mut daemon = recorder.start();
+    daemon.wait_recording();
+    wait_available(&mut daemon);
+    (port, recorder, daemon)
+}
+
 /// `POST /api/update` with `bytes` as the body, announced as `length`; with `hang_up` the client
 /// then closes its side, as a phone that lost the Wi-Fi would. The status and the JSON answer,
 /// or `None` if the server closed without one.
@@ -272,31 +280,21 @@ fn post_bundle(
     length: u64,
     hang_up: bool,
 ) -> Option<(u16, Value)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
     let head = format!(
         "POST /api/update HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nX-Moment: 1\r\n\
          Content-Type: application/octet-stream\r\nContent-Length: {length}\r\nCookie: {cookie}\r\n\r\n"
     );
-    stream.write_all(head.as_bytes()).ok()?;
-    let _ = stream.write_all(bytes);
-    if hang_up {
-        let _ = stream.shutdown(std::net::Shutdown::Write);
+    match exchange(port, &head, bytes, hang_up) {
+        Ok(answer) if answer.status != 0 => Some((
+            answer.status,
+            serde_json::from_slice(&answer.body).unwrap_or(Value::Null),
+        )),
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!("POST /api/update: no answer: {e}");
+            None
+        }
     }
-    let mut answer = Vec::new();
-    if let Err(e) = stream.take(1 << 20).read_to_end(&mut answer) {
-        eprintln!(
-            "POST /api/update: reading the answer failed after {} bytes: {e}",
-            answer.len()
-        );
-        return None;
-    }
-    let text = String::from_utf8_lossy(&answer);
-    let status = text.split(' ').nth(1)?.parse().ok()?;
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-    Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
 
 /// Polls `done` every 100 ms until it holds; panics naming `what` after `limit`.
@@ -336,8 +334,8 @@ fn last_at(daemon: &Daemon) -> i64 {
         .unwrap_or(0)
 }
 
-/// A reboot as the board does it: the daemon stops, the boot script picks a slot, the boot id
-/// changes, and the daemon starts again (only if `start`).
+/// A reboot as the board does it: the daemon stops, the boot script picks a slot and the boot id
+/// changes; the booted slot. The caller starts the daemon again when the test needs it.
 fn reboot(recorder: &Recorder, rauc: &mut RaucSystem, daemon: Daemon, boot: u32) -> String {
     let mut daemon = daemon;
     daemon.terminate(Duration::from_secs(30));
@@ -357,11 +355,7 @@ fn a_bundle_uploaded_in_the_web_app_installs_and_the_healthy_new_system_is_confi
     let spec = BundleSpec::default();
     let bundle = std::fs::read(rauc.bundle(&spec)).unwrap();
     let slot_a = rauc.slot_bytes("A");
-    let port = free_port();
-    let recorder = updating_recorder(&rauc, port, None);
-    let mut daemon = recorder.start();
-    daemon.wait_recording();
-    wait_available(&mut daemon);
+    let (port, recorder, mut daemon) = start_updating(&rauc, None);
     let cookie = login(port, PASSWORD);
     let view = update_view(port, &cookie);
     assert_eq!(
@@ -478,11 +472,7 @@ fn refused_bundles_and_broken_uploads_change_nothing() {
     let good = rauc.bundle(&BundleSpec::default());
     let refused = refused_bundles(&rauc, &good);
     let disk = SmallDisk::new("8M");
-    let port = free_port();
-    let recorder = updating_recorder(&rauc, port, Some(&disk.mountpoint));
-    let mut daemon = recorder.start();
-    daemon.wait_recording();
-    wait_available(&mut daemon);
+    let (port, _recorder, mut daemon) = start_updating(&rauc, Some(&disk.mountpoint));
     let cookie = login(port, PASSWORD);
     let before = (rauc.slot_bytes("A"), rauc.slot_bytes("B"), rauc.vars());
     let unchanged = |what: &str| {
@@ -577,11 +567,7 @@ fn a_new_system_that_does_not_record_is_not_confirmed_and_the_old_one_says_so() 
     let started = Instant::now();
     let mut rauc = RaucSystem::start();
     let bundle = std::fs::read(rauc.bundle(&BundleSpec::default())).unwrap();
-    let port = free_port();
-    let recorder = updating_recorder(&rauc, port, None);
-    let mut daemon = recorder.start();
-    daemon.wait_recording();
-    wait_available(&mut daemon);
+    let (port, recorder, mut daemon) = start_updating(&rauc, None);
     let cookie = login(port, PASSWORD);
     let (status, _) =
         post_bundle(port, &cookie, &bundle, bundle.len() as u64, false).expect("an answer");
@@ -657,11 +643,7 @@ fn the_update_page_installs_a_bundle_in_a_real_browser() {
     let rauc = RaucSystem::start();
     let spec = BundleSpec::default();
     let bundle = rauc.bundle(&spec);
-    let port = free_port();
-    let recorder = updating_recorder(&rauc, port, None);
-    let mut daemon = recorder.start();
-    daemon.wait_recording();
-    wait_available(&mut daemon);
+    let (port, _recorder, daemon) = start_updating(&rauc, None);
 
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
     let child = std::process::Command::new("node")

@@ -61,18 +61,30 @@ pub fn try_request(
     cookie: Option<&str>,
     body: &str,
 ) -> std::io::Result<Answer> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
-    stream.set_write_timeout(Some(READ_TIMEOUT))?;
     let cookie = cookie
         .map(|c| format!("Cookie: {c}\r\n"))
         .unwrap_or_default();
-    let request = format!(
+    let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nX-Moment: 1\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n{cookie}\r\n{body}",
+         Content-Type: application/json\r\nContent-Length: {}\r\n{cookie}\r\n",
         body.len()
     );
-    stream.write_all(request.as_bytes())?;
+    exchange(port, &head, body.as_bytes(), false)
+}
+
+/// Sends `head` (request line and headers, blank line included) and `body`, then, with
+/// `hang_up`, closes the sending side as a client that went away; reads the whole answer (status
+/// 0 if there was none).
+pub fn exchange(port: u16, head: &str, body: &[u8], hang_up: bool) -> std::io::Result<Answer> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(READ_TIMEOUT))?;
+    stream.set_write_timeout(Some(READ_TIMEOUT))?;
+    stream.write_all(head.as_bytes())?;
+    // A server may answer (and close) before taking the whole body: that answer still counts.
+    let _ = stream.write_all(body);
+    if hang_up {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
     let mut answer = Vec::new();
     stream.take(MAX_ANSWER).read_to_end(&mut answer)?;
     let split = answer
