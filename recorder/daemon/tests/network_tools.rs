@@ -30,6 +30,17 @@ fn run(program: &str, args: &[&str]) -> (Option<i32>, String) {
     (run.code, format!("{}{}", run.text(), run.stderr))
 }
 
+/// What wpa_supplicant says reading `conf` for an interface that does not exist (it parses the
+/// file before it needs the radio).
+fn wpa_supplicant_reads(conf: &std::path::Path) -> String {
+    let conf = conf.to_str().unwrap();
+    run(
+        "wpa_supplicant",
+        &["-i", "nosuchif0", "-D", "nl80211", "-c", conf],
+    )
+    .1
+}
+
 fn parse_errors(output: &str) -> Vec<&str> {
     output
         .lines()
@@ -117,31 +128,11 @@ fn wpa_supplicant_parses_its_configuration() {
             wpa_supplicant_conf(&station, ctrl.to_str().unwrap()).unwrap(),
         )
         .unwrap();
-        let (_, out) = run(
-            "wpa_supplicant",
-            &[
-                "-i",
-                "nosuchif0",
-                "-D",
-                "nl80211",
-                "-c",
-                conf.to_str().unwrap(),
-            ],
-        );
+        let out = wpa_supplicant_reads(&conf);
         assert!(parse_errors(&out).is_empty(), "wpa_supplicant:\n{out}");
         assert!(out.contains("Successfully initialized"), "{out}");
     }
     std::fs::write(&conf, "network={\n\tssid=zz\n\tpsk=\"short\"\n}\n").unwrap();
-    let (_, out) = run(
-        "wpa_supplicant",
-        &[
-            "-i",
-            "nosuchif0",
-            "-D",
-            "nl80211",
-            "-c",
-            conf.to_str().unwrap(),
-        ],
-    );
+    let out = wpa_supplicant_reads(&conf);
     assert!(!parse_errors(&out).is_empty(), "{out}");
 }
