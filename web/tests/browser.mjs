@@ -5,10 +5,10 @@
 //
 //   node web/tests/browser.mjs --url http://127.0.0.1:PORT --password PW --artifacts DIR
 
-import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { AUTOPLAY, LAPTOP, PHONE, failureShot, finish, launch, stepRunner } from './harness.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,38 +24,24 @@ if (!args.url || !args.password) {
 }
 mkdirSync(args.artifacts, { recursive: true });
 
-const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
-const LAPTOP = { viewport: { width: 1280, height: 800 } };
 const WAIT = 30000;
 
-const browser = await chromium.launch({
-  executablePath: args.chromium,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch({ executablePath: args.chromium, extraArgs: [AUTOPLAY] });
 
 let page = null;
-let failures = 0;
 const pageErrors = [];
 
-async function step(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    failures += 1;
-    console.log(`not ok - ${name}: ${err && err.stack ? err.stack : err}`);
+// On a failure, a screenshot of every page still open.
+const step = stepRunner({
+  screenshot: async (slug) => {
     const pages = browser.contexts().flatMap((c) => c.pages());
     for (const [i, p] of pages.entries()) {
-      const shot = join(args.artifacts, `failed-${name.replace(/\W+/g, '-')}-${i}.png`);
-      await p.screenshot({ path: shot, fullPage: true }).catch(() => {});
+      const shot = join(args.artifacts, `failed-${slug}-${i}.png`);
+      await failureShot(p, shot);
       console.log(`  screenshot: ${shot}`);
     }
-    throw err;
-  }
-}
+  },
+});
 
 function watch(p) {
   p.on('pageerror', (e) => pageErrors.push(e.message));
@@ -294,5 +280,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(failures ? `FAILED (${failures})` : 'PASSED');
-process.exit(failures ? 1 : 0);
+finish(step.failures);

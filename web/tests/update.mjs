@@ -7,10 +7,10 @@
 //
 //   node web/tests/update.mjs --url URL --password PW --bundle PATH --artifacts DIR [--timeout-s 120]
 
-import { chromium } from 'playwright-core';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PHONE, failureShot, launch, stepRunner } from './harness.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,30 +31,22 @@ const WAIT = 30000;
 const INSTALL_WAIT = Number(args['timeout-s']) * 1000;
 const bundleBytes = statSync(args.bundle).size;
 
-const browser = await chromium.launch({
-  executablePath: args.chromium,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-});
-const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+const browser = await launch({ executablePath: args.chromium });
+const context = await browser.newContext(PHONE);
 const page = await context.newPage();
 const errors = [];
 page.on('pageerror', (e) => errors.push(e.message));
 const result = { ok: false, bundle_bytes: bundleBytes };
 
-async function step(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    console.error(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    console.error(`not ok - ${name}: ${err && err.stack ? err.stack : err}`);
-    await page.screenshot({ path: join(args.artifacts, `failed-update-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
+// The log goes to stderr (stdout is the JSON line); a failure is recorded in the result.
+const step = stepRunner({
+  log: console.error,
+  screenshot: (slug) => failureShot(page, join(args.artifacts, `failed-update-${slug}.png`)),
+  onFailure: (name, err) => {
     result.step = name;
     result.error = String(err && err.message ? err.message : err).split('\n')[0];
-    throw err;
-  }
-}
+  },
+});
 
 // What the Firmware section shows now, for the error messages.
 const firmware = () => page.evaluate(() => ({

@@ -6,10 +6,10 @@
 //
 //   node web/tests/wizard.mjs --url URL --webdav URL --artifacts DIR
 
-import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PHONE, failureShot, finish, launch, stepRunner } from './harness.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -22,29 +22,15 @@ mkdirSync(args.artifacts, { recursive: true });
 const WAIT = 30000;
 const ADMIN = 'owner password 1';
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-});
-const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+const browser = await launch();
+const context = await browser.newContext(PHONE);
 const page = await context.newPage();
 const errors = [];
 page.on('pageerror', (e) => errors.push(e.message));
-let failures = 0;
 
-async function step(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    failures += 1;
-    console.log(`not ok - ${name}: ${err && err.stack ? err.stack : err}`);
-    await page.screenshot({ path: join(args.artifacts, `failed-wizard-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
-    throw err;
-  }
-}
+const step = stepRunner({
+  screenshot: (slug) => failureShot(page, join(args.artifacts, `failed-wizard-${slug}.png`)),
+});
 
 const shot = (name) => page.screenshot({ path: join(args.artifacts, `${name}.png`) });
 const onStep = (name) => page.waitForSelector(`#setup-form .step.on[data-step="${name}"]`, { timeout: WAIT });
@@ -184,5 +170,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(failures ? `FAILED (${failures})` : 'PASSED');
-process.exit(failures ? 1 : 0);
+finish(step.failures);

@@ -1,0 +1,52 @@
+// What the Playwright scripts (tests/browser.mjs, tests/wizard.mjs, tests/update.mjs and
+// bench/first-frame.mjs) share, so that the way they start Chromium, the screen sizes they use and
+// how a step reports itself are written once. The scenarios, their assertions and each script's
+// output contract (read by the Rust tests) stay in the scripts.
+
+import { chromium } from 'playwright-core';
+
+// Debian's headless Chromium, with nothing of its own going to the network.
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'];
+// For the scripts that need the live video to start without a tap.
+export const AUTOPLAY = '--autoplay-policy=no-user-gesture-required';
+
+export function launch({ executablePath = '/usr/bin/chromium', extraArgs = [] } = {}) {
+  return chromium.launch({ executablePath, args: [...CHROMIUM_ARGS, ...extraArgs] });
+}
+
+// Browser context options.
+export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+export const LAPTOP = { viewport: { width: 1280, height: 800 } };
+
+// A full-page screenshot taken after a failure: a screenshot that fails in turn is ignored.
+export const failureShot = (page, path) => page.screenshot({ path, fullPage: true }).catch(() => {});
+
+// Returns `step(name, fn)`: runs `fn`, logs `ok - name (N ms)` or `not ok - name: error` with
+// `log`, and on failure counts it in `step.failures`, awaits `screenshot(slug)` (slug: the name
+// made safe for a file name), calls `onFailure(name, err)` and throws the error on, so that the
+// scenario stops at the first failing step.
+export function stepRunner({ log = console.log, screenshot = async () => {}, onFailure = () => {} } = {}) {
+  async function step(name, fn) {
+    const started = Date.now();
+    try {
+      await fn();
+      log(`ok - ${name} (${Date.now() - started} ms)`);
+    } catch (err) {
+      step.failures += 1;
+      log(`not ok - ${name}: ${err && err.stack ? err.stack : err}`);
+      await screenshot(name.replace(/\W+/g, '-'));
+      onFailure(name, err);
+      throw err;
+    }
+  }
+  step.failures = 0;
+  return step;
+}
+
+// The last line of browser.mjs and wizard.mjs, which their Rust tests look for: `PASSED` or
+// `FAILED (n)`, and the matching exit status.
+export function finish(failures) {
+  console.log(failures ? `FAILED (${failures})` : 'PASSED');
+  process.exit(failures ? 1 : 0);
+}
