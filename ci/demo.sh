@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 ci/install-deps.sh
 cargo build --release --locked -p moment-recorder
-bin="target/release/moment-recorder"
+bin="${CARGO_TARGET_DIR:-target}/release/moment-recorder"
 
 if [[ -n "${DEMO_DURATION:-}" ]]; then
   timeout --signal=INT "${DEMO_DURATION}" "$bin" demo --dir demo || [[ $? -eq 124 ]]
