@@ -43,6 +43,17 @@ pub enum Request {
     /// A time from a person (the phone), taken only while the clock is not synchronised.
     #[serde(rename = "set-time")]
     SetTime { utc_us: i64 },
+    /// A disk to copy memories to (`attach`), or gone (`detach`), as if the kernel had said so:
+    /// for a disk that is not on USB, or for a test.
+    Usb { action: UsbAction, device: String },
+}
+
+/// What `usb` says about the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum UsbAction {
+    Attach,
+    Detach,
 }
 
 /// The answer: `ok` and either a result or an error message.
@@ -145,6 +156,11 @@ fn validate(request: &Request) -> Option<Response> {
         Request::Press { hold_ms, .. } if Duration::from_millis(*hold_ms) > MAX_HOLD => Some(
             Response::error(format!("hold_ms must be at most {}", MAX_HOLD.as_millis())),
         ),
+        Request::Usb { device, .. } if crate::usb::disk_name(device).is_none() => {
+            Some(Response::error(format!(
+                "{device:?} is not a disk such as /dev/sda (a whole disk, by its kernel name)"
+            )))
+        }
         _ => None,
     }
 }

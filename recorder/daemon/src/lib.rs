@@ -16,4 +16,5 @@ pub mod settings;
 pub mod signals;
 pub mod update;
 pub mod upload;
+pub mod usb;
 pub mod web;

@@ -38,6 +38,8 @@ enum Command {
     HashPassword(cli::daemon::HashPasswordArgs),
     /// Print a running recorder's status as JSON.
     Status(cli::daemon::StatusArgs),
+    /// Tell a running recorder to copy memories to a disk (attach) or that it is gone (detach).
+    Usb(cli::daemon::UsbArgs),
     /// Record from a camera source into the ring until stopped (SIGINT/SIGTERM).
     Record(cli::record::Args),
     /// Save a time range of the ring as an MP4 file.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cli::demo::run(args),
         Command::Press(args) => cli::daemon::press(args),
         Command::Status(args) => cli::daemon::status(args),
+        Command::Usb(args) => cli::daemon::usb(args),
         Command::HashPassword(args) => cli::daemon::hash_password(args),
         Command::Record(args) => cli::record::run(args),
         Command::Export(args) => cli::export::run(args),

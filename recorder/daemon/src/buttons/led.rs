@@ -17,8 +17,8 @@ impl LedOutput for Box<dyn LedOutput> {
     }
 }
 
-/// The pattern on show, highest priority first: `Error > Saving > Uploading > Setup > Recording
-/// > Off`.
+/// The pattern on show, highest priority first: `Error > Saving > Copying > Uploading > Setup >
+/// Recording > Off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LedPattern {
     Off,
@@ -26,6 +26,8 @@ pub enum LedPattern {
     Recording,
     /// SAVE held: the LED flips at the press and flashes once per full hold step.
     Saving,
+    /// Copying to a USB stick: quick even blink (do not pull the stick; steady again = safe).
+    Copying,
     /// Slow blink.
     Uploading,
     /// Setup (AP) mode: double blink.
@@ -40,6 +42,7 @@ impl LedPattern {
             LedPattern::Off => "off",
             LedPattern::Recording => "recording",
             LedPattern::Saving => "saving",
+            LedPattern::Copying => "copying",
             LedPattern::Uploading => "uploading",
             LedPattern::Setup => "setup",
             LedPattern::Error => "error",
@@ -55,14 +58,16 @@ pub enum LedFlag {
     Uploading,
     Setup,
     Error,
+    Copying,
 }
 
 impl LedFlag {
-    pub const ALL: [LedFlag; 4] = [
+    pub const ALL: [LedFlag; 5] = [
         LedFlag::Recording,
         LedFlag::Uploading,
         LedFlag::Setup,
         LedFlag::Error,
+        LedFlag::Copying,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -71,6 +76,7 @@ impl LedFlag {
             LedFlag::Uploading => 1,
             LedFlag::Setup => 2,
             LedFlag::Error => 3,
+            LedFlag::Copying => 4,
         }
     }
 }
@@ -104,6 +110,7 @@ const fn ms(ms: u64) -> Duration {
 
 /// One cycle of each blinking pattern: (level, how long).
 const UPLOADING: &[(bool, Duration)] = &[(true, ms(800)), (false, ms(800))];
+const COPYING: &[(bool, Duration)] = &[(true, ms(250)), (false, ms(250))];
 const SETUP: &[(bool, Duration)] = &[
     (true, ms(150)),
     (false, ms(150)),
@@ -120,6 +127,7 @@ pub fn pattern_level(pattern: LedPattern, elapsed: Duration) -> (bool, Option<Du
         LedPattern::Off | LedPattern::Saving => return (false, None),
         LedPattern::Recording => return (true, None),
         LedPattern::Uploading => UPLOADING,
+        LedPattern::Copying => COPYING,
         LedPattern::Setup => SETUP,
         LedPattern::Error => ERROR,
     };
@@ -188,6 +196,7 @@ mod tests {
         };
         assert_eq!(ons(LedPattern::Uploading), 1);
         assert_eq!(ons(LedPattern::Setup), 2);
+        assert_eq!(ons(LedPattern::Copying), 3);
         assert_eq!(ons(LedPattern::Error), 8);
     }
 }

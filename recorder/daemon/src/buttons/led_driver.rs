@@ -42,7 +42,7 @@ impl LedTiming {
 /// What the rest of the daemon asked for.
 #[derive(Debug, Default)]
 struct Request {
-    flags: [bool; 4],
+    flags: [bool; LedFlag::ALL.len()],
     /// A SAVE gesture is in progress (the button is down or its save is being decided).
     save_active: bool,
     /// Bumped by every SAVE press, so a new press is seen even if the last one is not over.
@@ -234,6 +234,8 @@ impl Driver {
             LedPattern::Error
         } else if self.saving.is_some() {
             LedPattern::Saving
+        } else if flags[LedFlag::Copying.index()] {
+            LedPattern::Copying
         } else if flags[LedFlag::Uploading.index()] {
             LedPattern::Uploading
         } else if flags[LedFlag::Setup.index()] {
@@ -263,7 +265,7 @@ impl Driver {
     }
 
     /// Starts, advances and ends the SAVE feedback; returns the flags and the next flash change.
-    fn update_saving(&mut self, now: Instant) -> ([bool; 4], Option<Instant>) {
+    fn update_saving(&mut self, now: Instant) -> ([bool; LedFlag::ALL.len()], Option<Instant>) {
         let mut request = self.shared.lock();
         if request.save_generation != self.seen_generation {
             self.seen_generation = request.save_generation;
@@ -440,6 +442,9 @@ mod tests {
         d.step(t0);
         assert_eq!(control.status().pattern, LedPattern::Saving);
         control.save_end();
+        d.step(t0 + ms(100));
+        assert_eq!(control.status().pattern, LedPattern::Copying);
+        control.set_flag(LedFlag::Copying, false);
         d.step(t0 + ms(100));
         assert_eq!(control.status().pattern, LedPattern::Uploading);
         control.set_flag(LedFlag::Uploading, false);

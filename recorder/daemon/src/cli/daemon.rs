@@ -1,5 +1,5 @@
-//! `moment-recorder run` (the service), and `press` / `status`, which talk to a running one over
-//! its control socket, so a person or a test can use the recorder without hardware.
+//! `moment-recorder run` (the service), and `press` / `status` / `usb`, which talk to a running
+//! one over its control socket, so a person or a test can use the recorder without hardware.
 
 use super::units::parse_duration;
 use super::{emit, Outcome};
@@ -38,6 +38,19 @@ pub struct PressArgs {
 /// Options of `status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH", default_value_os_t = control::default_socket())]
+    socket: PathBuf,
+}
+
+/// Options of `usb`.
+#[derive(Debug, clap::Args)]
+pub struct UsbArgs {
+    /// attach: copy memories to this disk now; detach: it is gone.
+    #[arg(value_enum)]
+    action: control::UsbAction,
+    /// The whole disk, such as /dev/sda.
+    device: String,
     /// The daemon's control socket.
     #[arg(long, value_name = "PATH", default_value_os_t = control::default_socket())]
     socket: PathBuf,
@@ -89,6 +102,25 @@ pub fn press(args: PressArgs) -> Result<Outcome> {
         "pressed {:?} for {} ms\n",
         args.button,
         hold.as_millis()
+    ))?;
+    Ok(Outcome::Success)
+}
+
+pub fn usb(args: UsbArgs) -> Result<Outcome> {
+    let request = Request::Usb {
+        action: args.action,
+        device: args.device.clone(),
+    };
+    let response = control::request(&args.socket, &request)?;
+    if !response.ok {
+        bail!(
+            "the recorder refused: {}",
+            response.error.unwrap_or_default()
+        );
+    }
+    emit(&format!(
+        "{:?} {}: see `moment-recorder status` (usb) for the copy\n",
+        args.action, args.device
     ))?;
     Ok(Outcome::Success)
 }

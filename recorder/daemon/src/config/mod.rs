@@ -6,6 +6,7 @@
 pub mod network;
 pub mod source;
 pub mod update;
+pub mod usb;
 
 use crate::buttons::ButtonsConfig;
 use crate::upload::UploadConfig;
@@ -33,6 +34,7 @@ pub struct Config {
     pub web: WebConfig,
     pub network: network::NetworkConfig,
     pub update: update::UpdateConfig,
+    pub usb: usb::UsbConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -192,6 +194,7 @@ impl Config {
             .map_err(|e| ConfigError(e.to_string()))?;
         self.network.validate()?;
         self.update.validate()?;
+        self.usb.validate()?;
         Ok(())
     }
 

@@ -76,6 +76,11 @@ impl Sidecar {
         self.upload == UploadState::Done || self.usb_exported
     }
 
+    /// Both uploaded and on a USB stick (`usb.delete_after_export` deletes it then).
+    pub fn uploaded_and_exported(&self) -> bool {
+        self.upload == UploadState::Done && self.usb_exported
+    }
+
     pub fn to_json(&self) -> io::Result<Vec<u8>> {
         self.check()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;

@@ -1,7 +1,8 @@
 //! `moment-recorder run`: the long-running service. Records from power-on (capture and ring
 //! writer on their own threads, see `recording`), and around that, on a small tokio runtime:
 //! buttons and LED, saves (`saver`), the uploader, the control socket, systemd notifications,
-//! the last-known-time keeper and the runtime settings (`settings`). The rule that shapes it: nothing but the ring writer can stop the
+//! the last-known-time keeper, the runtime settings (`settings`), firmware updates (`update`)
+//! and the USB export (`usb`). The rule that shapes it: nothing but the ring writer can stop the
 //! recording. A failed save, a dead network or a hung rclone shows in the status and the LED.
 
 mod network;
@@ -9,6 +10,7 @@ mod saver;
 mod settings;
 pub mod status;
 mod update;
+mod usb;
 mod web;
 
 pub use saver::{SaveError, SaveRequest, Saver};
@@ -66,6 +68,8 @@ struct Shared {
     network: Option<crate::network::manager::NetworkHandle>,
     /// Firmware updates; set once right after start (it reports through the board).
     updater: std::sync::OnceLock<Arc<crate::update::Updater>>,
+    /// The USB export, when `[usb]` is on; set once right after start.
+    usb: std::sync::OnceLock<usb::UsbService>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT or a ring failure.
@@ -175,8 +179,10 @@ async fn daemon(config: Config) -> Result<()> {
         saves_running: Default::default(),
         runtime: tokio::runtime::Handle::current(),
         updater: std::sync::OnceLock::new(),
+        usb: std::sync::OnceLock::new(),
     });
     update::start(&shared);
+    usb::start(&shared);
     reconcile_uploads(&shared).await;
     let listener = control::bind(&shared.config.control.socket).with_context(|| {
         format!(
@@ -472,27 +478,42 @@ fn finish_save(shared: &Arc<Shared>, result: Result<crate::memories::Memory, Sav
                 s.last_error = Some(e.to_string());
             });
             shared.board.event("save", format!("save failed: {e}"));
-            shared.led.set_flag(LedFlag::Error, true);
-            let led = shared.led.clone();
-            shared.runtime.spawn(async move {
-                tokio::time::sleep(ERROR_SHOWN).await;
-                led.set_flag(LedFlag::Error, false);
-            });
+            show_error(shared);
         }
     }
 }
 
+/// The LED's error pattern for [`ERROR_SHOWN`] (a failed save, a stick that got not everything).
+fn show_error(shared: &Shared) {
+    shared.led.set_flag(LedFlag::Error, true);
+    let led = shared.led.clone();
+    shared.runtime.spawn(async move {
+        tokio::time::sleep(ERROR_SHOWN).await;
+        led.set_flag(LedFlag::Error, false);
+    });
+}
+
 fn on_uploaded(shared: &Shared, done: &UploadDone) {
-    if let Err(e) = shared
+    let marked = shared
         .memories
-        .update(&done.name, |s| s.upload = UploadState::Done)
-    {
-        tracing::warn!(memory = %done.name, error = %e, "cannot mark the memory uploaded");
-    }
+        .update(&done.name, |s| s.upload = UploadState::Done);
     shared.board.event(
         "upload",
         format!("uploaded {} ({})", done.name, done.verified),
     );
+    match marked {
+        Ok(memory) if shared.config.usb.delete_after_export => {
+            crate::usb::delete_if_everywhere(&shared.memories, &memory, &|notice| {
+                if let crate::usb::Notice::Event(message) = notice {
+                    shared.board.event("usb", message);
+                }
+            });
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(memory = %done.name, error = %e, "cannot mark the memory uploaded")
+        }
+    }
 }
 
 /// Memories not uploaded yet go (back) into the upload queue; the queue forgets deleted ones.
@@ -529,6 +550,9 @@ async fn shutdown(shared: &Arc<Shared>, recording: Recording) {
         buttons.stop().await;
     }
     shared.uploads.shutdown().await;
+    if let Some(usb) = shared.usb.get() {
+        usb.stop();
+    }
     if let Err(e) = shared.time.save() {
         tracing::warn!(error = %e, "clock: cannot save the time");
     }
@@ -572,6 +596,7 @@ impl Shared {
             },
             system: self.system.clone(),
             update: self.updater.get().map(|u| u.status()),
+            usb: self.usb_status(),
             events,
         }
     }
@@ -617,6 +642,10 @@ impl Handler for Shared {
             }
             Request::SetTime { utc_us } => match self.set_time(utc_us) {
                 Ok(applied) => Response::ok(serde_json::json!({ "applied": applied })),
+                Err(e) => Response::error(e),
+            },
+            Request::Usb { action, device } => match self.usb_request(action, &device) {
+                Ok(()) => Response::ok(serde_json::json!({ "usb": action, "device": device })),
                 Err(e) => Response::error(e),
             },
             Request::Status => match serde_json::to_value(self.status()) {

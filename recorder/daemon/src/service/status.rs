@@ -36,6 +36,8 @@ pub struct Status {
     pub system: SystemView,
     /// Firmware updates: the install under way, the last outcome, whether a reboot is due.
     pub update: Option<crate::update::UpdateStatus>,
+    /// The USB export: each recent stick's state and copy progress.
+    pub usb: crate::usb::UsbStatus,
     pub events: Vec<Event>,
 }
 
