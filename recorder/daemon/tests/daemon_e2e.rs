@@ -4,7 +4,8 @@
 //! rclone to a real `rclone serve webdav` on 127.0.0.1. Covered: a SAVE press and a held SAVE
 //! become memories of the right length that decode; uploads (immediate, and the UPLOAD button
 //! under the manual policy); a crash (SIGKILL) during an export and during an upload; a full
-//! memories disk (a loop-mounted ext4); SIGTERM; a bad configuration. Each test has its own
+//! memories disk (a loop-mounted ext4); a memory copied to a USB stick (a loop device) and, once
+//! uploaded too, deleted from the camera; SIGTERM; a bad configuration. Each test has its own
 //! directory, ring and daemon, so nextest runs them in parallel.
 
 mod daemon_support;
@@ -19,6 +20,8 @@ use moment_ring::{DirectIo, FileDevice, OpenOptions, Ring, SegmentInfo};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::s;
+use support::stick::Stick;
 use upload_support::{write_rclone_conf, WebDav};
 
 /// The press reaches the buttons a little after `press` returns; slack for comparing times.
@@ -508,4 +511,76 @@ fn a_bad_configuration_exits_2_naming_the_key() {
         assert_eq!(run.code, Some(2), "{text:?}: {}", run.stderr);
         assert!(run.stderr.contains(key), "{text:?} gave: {}", run.stderr);
     }
+}
+
+#[test]
+fn a_memory_on_a_stick_and_uploaded_leaves_the_camera() {
+    let test = "a_memory_on_a_stick_and_uploaded_leaves_the_camera";
+    if !have_tools(test) || !have_root(test) {
+        return;
+    }
+    let usb = format!(
+        "backend = \"manual\"\nmount_dir = \"{}/usb\"\ndelete_after_export = true\n",
+        daemon_support::ROOT
+    );
+    let (rec, server) = with_webdav(
+        Settings {
+            usb,
+            ..Settings::default()
+        },
+        "manual",
+        "",
+    );
+    let mut daemon = rec.start();
+    daemon.wait_recording();
+    daemon.wait_history(Duration::from_secs(5));
+    daemon.press(&["save"]);
+    let name = wait_saved(&mut daemon, &rec, 1);
+    let local = std::fs::read(rec.memory(&name)).unwrap();
+
+    let stick_dir = tempfile::tempdir().unwrap();
+    let stick = Stick::ext4(stick_dir.path(), "64M");
+    let refused = support::cli(&["usb", "attach", "/dev/../sda", "--socket", s(&rec.socket)]);
+    assert_ne!(
+        refused.code,
+        Some(0),
+        "a path that is not a disk name is refused"
+    );
+    let segments = at(&daemon.status(), "/recording/segments_sent");
+    support::cli(&["usb", "attach", &stick.device, "--socket", s(&rec.socket)]).expect_code(0);
+    let status = daemon.wait(Duration::from_secs(30), "the stick ejected", |s| {
+        s["usb"]["sticks"][0]["state"] != "copying"
+    });
+    let view = &status["usb"]["sticks"][0];
+    assert_eq!(view["state"], "ejected", "{view:#}");
+    assert_eq!(
+        (at(view, "/copied"), at(view, "/memories")),
+        (1, 1),
+        "{view:#}"
+    );
+    assert_eq!(view["filesystem"], "ext4");
+    assert_eq!(
+        stick.contents(&stick_dir.path().join("check")),
+        [(name.clone(), local)]
+    );
+    // On the stick but not uploaded: still on the camera, marked.
+    assert!(rec.memory_files().contains(&name));
+    assert_eq!(rec.sidecar(&name)["usb_exported"], true);
+    // Recording went on throughout.
+    daemon.wait(Duration::from_secs(20), "segments after the copy", |s| {
+        at(s, "/recording/segments_sent") > segments + 1
+    });
+
+    // Uploaded too: now it leaves the camera.
+    daemon.press(&["upload"]);
+    let status = daemon.wait(UPLOAD, "the upload and the deletion", |s| {
+        at(s, "/uploads/done") == 1 && at(s, "/memories") == 0
+    });
+    assert_eq!(remote_names(&server), [name.as_str()]);
+    assert!(rec.memory_files().is_empty(), "{:?}", rec.memory_files());
+    let events = status["events"].to_string();
+    assert!(
+        events.contains("it is uploaded and on a USB stick"),
+        "{events}"
+    );
 }

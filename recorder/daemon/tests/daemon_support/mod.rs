@@ -54,6 +54,8 @@ pub struct Settings {
     pub network: String,
     /// The body of `[update]` (`ROOT` becomes the recorder's directory); off by default.
     pub update: String,
+    /// The body of `[usb]` (`ROOT` becomes the recorder's directory); off by default.
+    pub usb: String,
 }
 
 impl Default for Settings {
@@ -70,6 +72,7 @@ impl Default for Settings {
             test_source: String::new(),
             network: String::new(),
             update: String::new(),
+            usb: String::new(),
         }
     }
 }
@@ -164,6 +167,7 @@ impl Recorder {
              [web]\n{web}\n\
              [network]\n{network}\n\
              [update]\n{update}\n\
+             [usb]\n{usb}\n\
              [upload]\n{upload}",
             ring = s(&self.ring),
             bitrate = settings.bitrate,
@@ -177,6 +181,7 @@ impl Recorder {
             web = settings.web,
             network = settings.network.replace(ROOT, s(self.root())),
             update = settings.update.replace(ROOT, s(self.root())),
+            usb = settings.usb.replace(ROOT, s(self.root())),
             source = settings.source.replace(ROOT, s(self.root())),
             test_source = settings.test_source.replace(ROOT, s(self.root())),
         )

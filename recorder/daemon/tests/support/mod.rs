@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod loop_device;
+pub mod stick;
 
 use moment_ring::{flags, DirectIo, FileDevice, OpenOptions, Ring, SegmentInfo, SegmentMeta};
 use serde_json::Value;
