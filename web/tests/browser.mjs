@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { AUTOPLAY, LAPTOP, PHONE, failureShot, finish, launch, stepRunner } from './harness.mjs';
+import { AUTOPLAY, LAPTOP, PHONE, failureShot, finish, launch, login as logIn, stepRunner } from './harness.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,13 +47,7 @@ function watch(p) {
   p.on('pageerror', (e) => pageErrors.push(e.message));
 }
 
-async function login(p) {
-  await p.goto(args.url + '/');
-  await p.waitForSelector('#page-login:not([hidden])', { timeout: WAIT });
-  await p.fill('#login-password', args.password);
-  await p.click('#login-submit');
-  await p.waitForSelector('#page-live:not([hidden])', { timeout: WAIT });
-}
+const login = (p) => logIn(p, args.url, args.password, WAIT);
 
 // Resolves once the element's currentTime has moved on by `seconds` (the video really plays).
 async function playsOn(p, selector, seconds) {

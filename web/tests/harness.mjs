@@ -1,6 +1,6 @@
-// What the Playwright scripts (tests/browser.mjs, tests/wizard.mjs, tests/update.mjs and
-// bench/first-frame.mjs) share, so that the way they start Chromium, the screen sizes they use and
-// how a step reports itself are written once. The scenarios, their assertions and each script's
+// What the Playwright scripts (tests/browser.mjs, tests/wizard.mjs, tests/update.mjs,
+// tests/usb.mjs and bench/first-frame.mjs) share, so that the way they start Chromium, the screen
+// sizes they use, the login and how a step reports itself are written once. The scenarios, their assertions and each script's
 // output contract (read by the Rust tests) stay in the scripts.
 
 import { chromium } from 'playwright-core';
@@ -21,6 +21,15 @@ export const LAPTOP = { viewport: { width: 1280, height: 800 } };
 
 // A full-page screenshot taken after a failure: a screenshot that fails in turn is ignored.
 export const failureShot = (page, path) => page.screenshot({ path, fullPage: true }).catch(() => {});
+
+// Opens the app at `url` and logs in with `password`; resolves once the live page shows.
+export async function login(page, url, password, timeout) {
+  await page.goto(`${url}/`);
+  await page.waitForSelector('#page-login:not([hidden])', { timeout });
+  await page.fill('#login-password', password);
+  await page.click('#login-submit');
+  await page.waitForSelector('#page-live:not([hidden])', { timeout });
+}
 
 // Returns `step(name, fn)`: runs `fn`, logs `ok - name (N ms)` or `not ok - name: error` with
 // `log`, and on failure counts it in `step.failures`, awaits `screenshot(slug)` (slug: the name

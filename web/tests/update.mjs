@@ -10,7 +10,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PHONE, failureShot, launch, stepRunner } from './harness.mjs';
+import { PHONE, failureShot, launch, login, stepRunner } from './harness.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -66,13 +66,7 @@ async function waitFor(what, fn, arg, timeout) {
 }
 
 try {
-  await step('log in', async () => {
-    await page.goto(`${args.url}/`);
-    await page.waitForSelector('#page-login:not([hidden])', { timeout: WAIT });
-    await page.fill('#login-password', args.password);
-    await page.click('#login-submit');
-    await page.waitForSelector('#page-live:not([hidden])', { timeout: WAIT });
-  });
+  await step('log in', () => login(page, args.url, args.password, WAIT));
 
   await step('the Firmware section shows slot A running', async () => {
     await page.click('a[data-page=settings]');

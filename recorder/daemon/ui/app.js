@@ -76,7 +76,27 @@ function renderHeader(s) {
     const rate = up.rate_bps ? ` · ${bytes(up.rate_bps)}/s` : '';
     bars.push(progress('upload', `Uploading ${up.name} ${p}%${rate}`, p));
   }
+  const sticks = (s.usb && s.usb.sticks) || [];
+  for (const stick of sticks.filter((k) => k.state === 'copying')) {
+    const p = percent(stick.bytes_done, stick.bytes_total);
+    const done = stick.copied + stick.already_there;
+    const what = stick.memories ? `${done} of ${stick.memories} memories · ${p}%` : 'looking at it';
+    bars.push(progress('usb', `Copying to the USB stick: ${what}. Do not pull it out.`, p));
+  }
   $('activity').replaceChildren(...bars);
+  renderUsbBanner(sticks[sticks.length - 1]);
+}
+
+// The newest stick's outcome stays on show until it is pulled out: "can be pulled out", or why
+// not everything was copied.
+function renderUsbBanner(stick) {
+  const banner = $('usb-banner');
+  const shown = stick && (stick.state === 'ejected' || stick.state === 'failed');
+  banner.hidden = !shown;
+  if (!shown) return;
+  banner.className = `banner ${stick.state === 'ejected' ? 'ok' : 'warn'}`;
+  banner.dataset.state = stick.state;
+  banner.textContent = `USB stick: ${stick.message}`;
 }
 
 function progress(kind, text, pct) {

@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 let visible = false;
 let list = [];
 let uploading = null;
-let seen = { saves: null, uploads: null };
+let seen = { saves: null, uploads: null, usb: null };
 let poller = null;
 
 export function init() {
@@ -43,8 +43,10 @@ function statusChanged(s) {
   const next = current ? { name: current.name, pct: percent(current.bytes_done, current.bytes_total) } : null;
   const changed = JSON.stringify(next) !== JSON.stringify(uploading);
   uploading = next;
-  const counts = { saves: s.saves.completed, uploads: s.uploads ? s.uploads.done : 0 };
-  const newWork = seen.saves !== null && (counts.saves !== seen.saves || counts.uploads !== seen.uploads);
+  const onSticks = ((s.usb && s.usb.sticks) || []).reduce((n, k) => n + k.copied, 0);
+  const counts = { saves: s.saves.completed, uploads: s.uploads ? s.uploads.done : 0, usb: onSticks };
+  const newWork = seen.saves !== null
+    && (counts.saves !== seen.saves || counts.uploads !== seen.uploads || counts.usb !== seen.usb);
   seen = counts;
   if (!visible) return;
   if (newWork) refresh();

@@ -1,6 +1,6 @@
 // The status page: what the recorder is doing, in words and numbers a person can check: is it
-// recording, how far back the ring reaches, uploads, the clock, the network, the version, and the
-// last things that happened.
+// recording, how far back the ring reaches, uploads, the USB stick, the clock, the network, the
+// version, and the last things that happened.
 
 import { onStatus } from './app.js';
 import { bytes, clock, dayAndClock, el, span } from './format.js';
@@ -78,6 +78,7 @@ function render(s) {
       ['Saves', `${s.saves.completed} done, ${s.saves.failed} failed`],
       ['Last save error', s.saves.last_error || 'none'],
     ]),
+    usbCard(s.usb),
     card('System', [
       ['Time', `${dayAndClock(s.time.utc_us / 1000)}${s.time.synced ? '' : ' (not synchronised)'}`],
       ['LED', s.led.pattern],
@@ -91,6 +92,30 @@ function render(s) {
   const events = [...(s.events || [])].reverse().map((e) => el('li', {},
     el('time', { text: clock(e.utc_us / 1000) }), el('span', { text: `${e.kind}: ${e.message}` })));
   $('events').replaceChildren(...(events.length ? events : [el('li', { class: 'muted', text: 'Nothing yet.' })]));
+}
+
+const STICK_STATE = {
+  copying: 'copying: do not pull it out',
+  ejected: 'done: can be pulled out',
+  failed: 'not everything copied: can be pulled out',
+  removed: 'pulled out',
+};
+
+// The newest stick plugged in: where it stands and the copy's numbers.
+function usbCard(usb) {
+  const stick = usb && usb.sticks.length ? usb.sticks[usb.sticks.length - 1] : null;
+  if (!usb || !usb.enabled || !stick) {
+    return card('USB stick', [['State', usb && usb.enabled ? 'none plugged in yet' : 'off']]);
+  }
+  return card('USB stick', [
+    ['State', STICK_STATE[stick.state] || stick.state],
+    ['Device', stick.partition ? `${stick.partition} (${stick.filesystem})` : stick.disk],
+    ['Copied', `${stick.copied} new, ${stick.already_there} already there, of ${stick.memories}`],
+    ['Bytes', `${bytes(stick.bytes_done)} of ${bytes(stick.bytes_total)}`],
+    ['Did not fit', stick.did_not_fit ? `${stick.did_not_fit} (${bytes(stick.need_bytes)} more needed)` : undefined],
+    ['Copying', stick.current || undefined],
+    ['Message', stick.message],
+  ]);
 }
 
 function networkText(n) {

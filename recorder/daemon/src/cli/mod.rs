@@ -8,7 +8,7 @@ pub mod export;
 pub mod record;
 pub mod ring;
 mod show;
-mod units;
+pub(crate) mod units;
 
 use anyhow::{Context, Result};
 use std::io::{ErrorKind, Write};

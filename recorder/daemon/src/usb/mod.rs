@@ -18,6 +18,7 @@ pub mod uevent;
 pub use copy::{copy_memories, CopyProgress, CopyReport, Stop};
 pub use probe::Filesystem;
 
+use crate::cli::units::human_bytes;
 use crate::memories::MemoryStore;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -558,9 +559,9 @@ fn outcome(report: &CopyReport, sync_error: Option<String>, removed: bool) -> (S
     let mut problems = Vec::new();
     if p.did_not_fit > 0 {
         problems.push(format!(
-            "the stick is full: {} did not fit ({} MB more needed)",
+            "the stick is full: {} did not fit ({} more needed)",
             p.did_not_fit,
-            p.need_bytes.div_ceil(1_000_000)
+            human_bytes(p.need_bytes)
         ));
     }
     if p.too_large > 0 {
@@ -573,17 +574,19 @@ fn outcome(report: &CopyReport, sync_error: Option<String>, removed: bool) -> (S
         problems.push(format!("{} could not be read on the camera", p.unreadable));
     }
     if problems.is_empty() {
-        let new = if p.copied == 1 { "memory" } else { "memories" };
-        return (
-            StickState::Ejected,
-            format!(
-                "Copied {} new {new} ({} MB); {} already there. All {} memories are on the stick.",
-                p.copied,
-                p.bytes_done.div_ceil(1_000_000),
-                p.already_there,
-                p.memories
+        let message = match (p.copied, p.memories) {
+            (0, 0) => "There are no memories to copy.".to_string(),
+            (0, all) => format!("All {all} memories were already on the stick."),
+            (1, all) => format!(
+                "Copied 1 new memory ({}); all {all} are on the stick now.",
+                human_bytes(p.bytes_done)
             ),
-        );
+            (new, all) => format!(
+                "Copied {new} new memories ({}); all {all} are on the stick now.",
+                human_bytes(p.bytes_done)
+            ),
+        };
+        return (StickState::Ejected, message);
     }
     (
         StickState::Failed,
