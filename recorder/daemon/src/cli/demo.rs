@@ -108,7 +108,8 @@ fn make_ring(path: &Path, size: u64) -> Result<()> {
 }
 
 /// A configuration for a machine without a camera or buttons; short save steps so a visitor sees
-/// a memory without waiting three minutes.
+/// a memory without waiting three minutes. USB sticks only when named (`moment-recorder usb
+/// attach`): a laptop's own disks are never mounted by the demo.
 fn demo_config(dir: &Path, ring: &Path, hls_js: &Path) -> String {
     format!(
         "# Written by `moment-recorder demo`; every key is described in docs/config.md.\n\
@@ -121,6 +122,7 @@ fn demo_config(dir: &Path, ring: &Path, hls_js: &Path) -> String {
          [buttons]\nbackend = \"simulated\"\nsave_step_s = 30.0\nhold_step_s = 3.0\n\n\
          [web]\nlisten = \"127.0.0.1:8080\"\npassword_hash = {hash:?}\nhls_js = {hls_js:?}\n\n\
          [network]\nbackend = \"simulated\"\nrun_dir = {run:?}\navahi_dir = {avahi:?}\npreseed = \"\"\n\n\
+         [usb]\nbackend = \"manual\"\nmount_dir = {usb:?}\n\n\
          [upload]\nremote = \"\"\n",
         ring = ring.display().to_string(),
         memories = dir.join("memories").display().to_string(),
@@ -130,5 +132,6 @@ fn demo_config(dir: &Path, ring: &Path, hls_js: &Path) -> String {
         hls_js = hls_js.display().to_string(),
         run = dir.join("network").display().to_string(),
         avahi = dir.join("avahi").display().to_string(),
+        usb = dir.join("usb").display().to_string(),
     )
 }
