@@ -192,20 +192,23 @@ impl Exporter {
             StickEvent::Added { disk } => Some(disk.clone()),
             StickEvent::Removed { .. } => None,
         };
-        match self.intake.try_send(event) {
-            Ok(()) => {
-                // Shown at once: the status never shows the stick's previous outcome as if it
-                // were this insertion's.
-                if let Some(disk) = added {
-                    self.show_new_stick(&disk);
-                }
-                Ok(())
-            }
-            Err(TrySendError::Full(_)) => {
-                Err("the USB exporter is busy; plug the stick in again later".into())
-            }
-            Err(TrySendError::Disconnected(_)) => Err("the USB exporter has stopped".into()),
+        // Shown before the worker can take it: the status never shows the stick's previous
+        // outcome as if it were this insertion's.
+        if let Some(disk) = &added {
+            self.show_new_stick(disk);
         }
+        let refused = match self.intake.try_send(event) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(_)) => "the USB exporter is busy; plug the stick in again later",
+            Err(TrySendError::Disconnected(_)) => "the USB exporter has stopped",
+        };
+        if let Some(disk) = &added {
+            self.update_stick(disk, |view| {
+                view.state = StickState::Failed;
+                view.message = format!("{refused}.");
+            });
+        }
+        Err(refused.into())
     }
 
     pub fn status(&self) -> UsbStatus {
@@ -282,6 +285,15 @@ impl Worker {
 
     /// One stick from plugged in to safe to pull.
     fn handle(&self, disk: &str) {
+        if !system::has_medium(&self.settings.sys_block, disk) {
+            // A card reader without a card: nothing to copy to, nothing to say.
+            tracing::info!(disk, "usb: the disk has no medium; left alone");
+            lock(&self.exporter.status)
+                .sticks
+                .retain(|s| s.disk != disk);
+            (self.notify)(Notice::Changed);
+            return;
+        }
         let cancel = Arc::new(AtomicBool::new(false));
         *lock(&self.exporter.active) = Some((disk.to_string(), cancel.clone()));
         self.exporter.update_stick(disk, |view| {

@@ -97,6 +97,14 @@ pub fn is_read_only(sys_block: &Path, name: &str) -> bool {
     std::fs::read_to_string(sys_block.join(name).join("ro")).is_ok_and(|v| v.trim() == "1")
 }
 
+/// Whether block device `name` has a medium (a card reader without a card reports 0 sectors).
+pub fn has_medium(sys_block: &Path, name: &str) -> bool {
+    std::fs::read_to_string(sys_block.join(name).join("size"))
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|sectors| sectors > 0)
+}
+
 /// The device number `MAJOR:MINOR` of block device `name`, from /sys.
 pub fn device_number(sys_block: &Path, name: &str) -> io::Result<String> {
     Ok(std::fs::read_to_string(sys_block.join(name).join("dev"))?
@@ -212,6 +220,19 @@ mod tests {
         assert_eq!(mounted_at(info, "179:6").as_deref(), Some("/data"));
         assert_eq!(mounted_at(info, "8:2"), None);
         assert_eq!(mounted_at("", "8:1"), None);
+    }
+
+    #[test]
+    fn a_disk_without_sectors_has_no_medium() {
+        let sys = tempfile::tempdir().unwrap();
+        for (name, size) in [("sda", "0\n"), ("sdb", "30310400\n"), ("sdc", "junk")] {
+            std::fs::create_dir(sys.path().join(name)).unwrap();
+            std::fs::write(sys.path().join(name).join("size"), size).unwrap();
+        }
+        assert!(!has_medium(sys.path(), "sda"));
+        assert!(has_medium(sys.path(), "sdb"));
+        assert!(!has_medium(sys.path(), "sdc"));
+        assert!(!has_medium(sys.path(), "sdd"));
     }
 
     #[test]
