@@ -11,14 +11,18 @@
 #            at first boot; the web answers; the ring fills; a save becomes an MP4 on /data
 #   cut      the QEMU process is killed (SIGKILL: a power cut) while recording
 #   boot 2   the ring recovers, the memory is still there, the upload queue resumes against an
-#            `rclone serve webdav` on the host (10.0.2.2 from the guest)
+#            `rclone serve webdav` on the host (10.0.2.2 from the guest); a signed RAUC bundle
+#            uploaded to the web app installs into slot B, and the web app reboots
+#   boot 3   slot B, as boot.cmd chooses it from the U-Boot environment RAUC wrote, records and
+#            is confirmed (marked good) by the recorder
 # Kernel: Debian's linux-image-amd64 with a small busybox initramfs (tests/qemu-boot/init).
 # Environment:
 #   MOMENT_QEMU_CACHE     keep downloads (kernel, busybox, the base root tree) here between runs
 #   MOMENT_RECORDER_BIN   use this recorder binary instead of building one
 #   MOMENT_QEMU_KEEP=1    keep the work directory (image, logs) even when every check passes
 # Needs root (the root tree's owners), qemu-system-x86, mmdebstrap, genimage, squashfs-tools,
-# dosfstools, mtools, fdisk, u-boot-tools, kmod, ffmpeg, rclone, python3 (ci/install-deps.sh).
+# dosfstools, mtools, fdisk, u-boot-tools, kmod, ffmpeg, rclone, rauc, openssl, python3
+# (ci/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +30,8 @@ readonly HERE=tests/qemu-boot
 readonly SUITE=bookworm
 readonly MIRROR=http://deb.debian.org/debian
 # What the image's units and scripts run, from Debian (Buildroot builds the same tools).
-readonly BASE_PACKAGES=systemd,systemd-sysv,udev,dbus,util-linux,fdisk,e2fsprogs
+readonly BASE_PACKAGES=systemd,systemd-sysv,udev,dbus,util-linux,fdisk,e2fsprogs,rauc,rauc-service,libubootenv-tool
+readonly UPDATE_VERSION=qemu-test-update
 # The card: the board's layout with a 64 MiB ring and a 64 MiB data partition, on a card of a
 # power-of-two size (QEMU's SD card needs one); data-init.sh grows p6 to its end.
 readonly RING_SIZE=64M
@@ -171,6 +176,28 @@ make_rootfs() {
   mksquashfs "$root" "$WORK/in/rootfs.squashfs" -comp zstd -Xcompression-level 3 -noappend -quiet >/dev/null
 }
 
+# The update: the same tree as another version, in a verity bundle signed with the key whose CA
+# the image carries (as post-image.sh makes the release's).
+make_bundle() {
+  local root="$WORK/rootfs" dir="$WORK/bundle"
+  MOMENT_VERSION="$UPDATE_VERSION" MOMENT_RAUC_CERT="$WORK/keys/dev.cert.pem" post-build/post-build.sh "$root"
+  mkdir -p "$dir"
+  mksquashfs "$root" "$dir/rootfs.squashfs" -comp zstd -Xcompression-level 3 -noappend -quiet >/dev/null
+  cat >"$dir/manifest.raucm" <<MANIFEST
+[update]
+compatible=$(sed -n 's/^compatible=//p' overlay/etc/rauc/system.conf)
+version=$UPDATE_VERSION
+
+[bundle]
+format=verity
+
+[image.rootfs]
+filename=rootfs.squashfs
+MANIFEST
+  rauc bundle --cert="$WORK/keys/dev.cert.pem" --key="$WORK/keys/dev.key.pem" "$dir" "$WORK/update.raucb" \
+    >"$ART/rauc-bundle.log" 2>&1 || { cat "$ART/rauc-bundle.log" >&2; return 1; }
+}
+
 # What only the test's image has: the recorder configuration for a guest without camera, GPIO
 # and radio (where data-seed.sh takes /data's copy from), and the probe on ttyS1.
 add_test_parts() {
@@ -190,7 +217,8 @@ make_initramfs() {
   install -m 0755 "$WORK/busybox/bin/busybox" "$dir/bin/busybox"
   install -m 0755 "$HERE/init" "$dir/init"
   # The SD host and card, the root's squashfs, /data's ext4, /boot's vfat, the network card.
-  for module in squashfs sdhci-pci mmc_block ext4 vfat nls_cp437 nls_ascii virtio_net virtio_pci; do
+  # RAUC mounts bundles through loop and dm-verity.
+  for module in squashfs sdhci-pci mmc_block ext4 vfat nls_cp437 nls_ascii virtio_net virtio_pci loop dm_verity; do
     mapfile -t -O "${#modules[@]}" modules < <(modprobe -d "$WORK/kernel" -S "$KVER" --show-depends "$module" | awk '{ print $2 }')
   done
   for module in "${modules[@]}"; do
@@ -247,32 +275,35 @@ build() {
   timed base-rootfs fetch_base
   timed recorder recorder_binary
   timed rootfs make_rootfs
+  timed bundle make_bundle
   timed initramfs make_initramfs
   timed card make_card
 }
 
 # --- the guest ------------------------------------------------------------------------------
 
-kernel_cmdline() {
-  # The board's cmdline.txt on a PC: the first serial port, root slot A, no console on tty1.
+kernel_cmdline() { # SLOT
+  # The board's cmdline.txt on a PC (the first serial port, no console on tty1), and what
+  # boot.cmd adds for the slot.
   sed -e 's/console=serial0/console=ttyS0/' -e 's/ console=tty1//' -e 's/ quiet//' board/zero2w/cmdline.txt |
     tr -d '\n'
-  printf ' root=/dev/mmcblk0p2 rauc.slot=A net.ifnames=0 panic=-1 systemd.show_status=1'
+  printf ' root=/dev/mmcblk0p%s rauc.slot=%s' "$([[ "$1" == A ]] && echo 2 || echo 3)" "$1"
+  printf ' net.ifnames=0 panic=-1 systemd.show_status=1'
 }
 
-start_qemu() { # BOOT_NAME
+start_qemu() { # BOOT_NAME [SLOT]
   WEB_PORT="$(free_port)"
   rm -f "$WORK/probe.sock" "$WORK/cookies"
   qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$QEMU_MEM" -nodefaults -nographic -no-reboot \
     -kernel "$WORK/kernel/boot/vmlinuz-$KVER" -initrd "$WORK/initramfs.cpio.gz" \
-    -append "$(kernel_cmdline)" \
+    -append "$(kernel_cmdline "${2:-A}")" \
     -device sdhci-pci -drive id=sd,if=none,format=raw,file="$CARD" -device sd-card,drive=sd \
     -netdev user,id=net0,hostfwd=tcp:127.0.0.1:"$WEB_PORT"-:80 -device virtio-net-pci,netdev=net0 \
     -serial file:"$ART/console-$1.log" -serial unix:"$WORK/probe.sock",server=on,wait=off \
     -monitor none </dev/null >"$ART/qemu-$1.log" 2>&1 &
   QEMU_PID=$!
   BOOT_STARTED=$SECONDS
-  log "boot $1: qemu pid $QEMU_PID, web on 127.0.0.1:$WEB_PORT, console $ART/console-$1.log"
+  log "boot $1: slot ${2:-A}, qemu pid $QEMU_PID, web on 127.0.0.1:$WEB_PORT, console $ART/console-$1.log"
 }
 
 # Bounded: systemd reports the recorder active only after its READY=1 (Type=notify).
@@ -355,16 +386,46 @@ check_data_kept() {
   echo "data-init was a no-op on the second boot"
 }
 
-# From outside, after the guest is gone: the root slots hold exactly the squashfs genimage wrote,
-# and p6 reaches the end of the card.
-check_card_after() {
-  local slot offset size
-  for slot in 2 3; do
-    read -r offset size < <(sfdisk --dump "$CARD" | awk -v n="$CARD$slot" '$1 == n { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }')
-    cmp -s -n "$(stat -c %s "$WORK/in/rootfs.squashfs")" "$WORK/in/rootfs.squashfs" \
-      <(dd if="$CARD" bs=512 skip="$offset" count="$size" status=none) || { echo "slot p$slot changed"; return 1; }
+# slot_holds PARTITION_NUMBER IMAGE: the card's partition starts with exactly IMAGE.
+slot_holds() {
+  local offset size
+  read -r offset size < <(sfdisk --dump "$CARD" | awk -v n="$CARD$1" '$1 == n { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }')
+  cmp -s -n "$(stat -c %s "$2")" "$2" <(dd if="$CARD" bs=512 skip="$offset" count="$size" status=none)
+}
+
+# From outside, after the guest is gone: slot A holds exactly the squashfs genimage wrote, slot B
+# the bundle's, and boot.cmd would now boot B.
+check_card_after_update() {
+  local slot
+  slot_holds 2 "$WORK/in/rootfs.squashfs" || { echo "slot A (p2) changed"; return 1; }
+  slot_holds 3 "$WORK/bundle/rootfs.squashfs" || { echo "slot B (p3) does not hold the bundle's image"; return 1; }
+  slot="$(guest boot-slot "$CARD")"
+  [[ "$slot" == B ]] || { echo "boot.cmd would boot slot $slot"; return 1; }
+  echo "slot A unchanged, slot B holds the bundle's root, the U-Boot environment boots B"
+}
+
+check_updated_root() {
+  local version
+  version="$(probe grep '^VERSION=' /etc/os-release)"
+  [[ "$version" == "VERSION=\"$UPDATE_VERSION\"" ]] || { echo "running $version"; return 1; }
+  probe findmnt -n -o SOURCE,OPTIONS / | grep -Eq '^/dev/mmcblk0p3 +ro,' || { echo "/ is not slot B read-only"; return 1; }
+  echo "running $UPDATE_VERSION from /dev/mmcblk0p3, read-only"
+}
+
+# wait_powered_off: the guest's reboot ends QEMU (-no-reboot), within a bound.
+wait_powered_off() {
+  local waited
+  for ((waited = 0; waited < 120; waited++)); do
+    if ! kill -0 "$QEMU_PID" 2>/dev/null; then
+      wait "$QEMU_PID" 2>/dev/null || true
+      QEMU_PID=""
+      echo "the guest rebooted after ${waited} s"
+      return 0
+    fi
+    sleep 1
   done
-  echo "root slots p2 and p3 unchanged on the card"
+  echo "still running after 120 s"
+  return 1
 }
 
 start_webdav() {
@@ -410,9 +471,22 @@ second_boot() {
   check data-kept check_data_kept
   known_issue machine-id-kept "tests/qemu-boot/README.md, known issues" check_machine_id_kept
   check upload-resumed api uploaded "$MEMORY" "$WORK/webdav" 120
+  check update-install api update-install "$WORK/update.raucb" 300 || return 1
   dump_journal second
+  check reboot api reboot
+  check powered-off wait_powered_off || return 1
+  check slots-after-update check_card_after_update
+  ((FAILED == 0))
+}
+
+updated_boot() {
+  start_qemu third "$(guest boot-slot "$CARD")"
+  check ready-slot-b wait_ready || return 1
+  check updated-root check_updated_root
+  check web-login-slot-b api login "$ADMIN_PASSWORD" 120 || return 1
+  check update-confirmed api update-confirmed "$UPDATE_VERSION" 180
+  dump_journal third
   stop_qemu
-  check root-slots check_card_after
   ((FAILED == 0))
 }
 
@@ -434,7 +508,11 @@ main() {
   build
   if first_boot; then
     power_cut
-    second_boot || dump_journal second
+    if second_boot; then
+      updated_boot || dump_journal third
+    else
+      dump_journal second
+    fi
   else
     dump_journal first
   fi

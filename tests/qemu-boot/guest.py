@@ -7,6 +7,7 @@
                                     with its status
   wait-probe SOCK TIMEOUT           until the probe answers
   mp4 FILE MIN_SECONDS              ffprobe reads FILE as an MP4 with H.264 of that length
+  boot-slot CARD                    the slot boot.cmd would boot from the card's U-Boot environment
   api BASE COOKIES CHECK [ARGS]     one check against the recorder's HTTP API (docs/api.md);
                                     the CHECK functions below say what each asserts
 
@@ -24,6 +25,7 @@ import sys
 import time
 import tomllib
 import urllib.parse
+import zlib
 
 
 def fail(message):
@@ -327,6 +329,54 @@ def check_uploaded(api, path, webdav_dir, timeout):
     print(f"{name} uploaded to {os.path.relpath(copies[0], webdav_dir)} on the host's WebDAV server")
 
 
+def check_update_install(api, bundle, timeout):
+    """A signed bundle uploaded to /api/update is installed by RAUC into the other slot."""
+    size = os.path.getsize(bundle)
+    conn = http.client.HTTPConnection(api.host, api.port, timeout=120)
+    with open(bundle, "rb") as f:
+        conn.request("POST", "/api/update", body=f, headers={
+            "X-Moment": "1", "Cookie": api.cookie(), "Content-Type": "application/octet-stream",
+            "Content-Length": str(size)})
+        resp = conn.getresponse()
+        payload = resp.read()
+    conn.close()
+    if resp.status != 202:
+        fail(f"POST /api/update: {resp.status} {payload[:300]!r}")
+
+    def ended():
+        update = api.json("GET", "/api/update")
+        return update if update["operation"] == "idle" and update.get("last") else None
+
+    update = until(float(timeout), "the end of the install", ended, pause=2)
+    last = update["last"]
+    if last["result"] != "installed" or not update["reboot_needed"] or update["primary_slot"] != "B":
+        fail(f"the install did not end as expected: {update}")
+    print(f"{size >> 20} MiB bundle installed into slot {last['slot']} (version {last['version']}); "
+          f"primary now {update['primary_slot']}")
+
+
+def check_reboot(api):
+    """The web app's reboot after an install (the guest powers off: QEMU runs with -no-reboot)."""
+    print(api.json("POST", "/api/update/reboot", expect=202))
+
+
+def check_update_confirmed(api, version, timeout):
+    """The updated slot records and answers, so the recorder marks it good (RAUC, U-Boot env)."""
+
+    def confirmed():
+        update = api.json("GET", "/api/update")
+        last = update.get("last") or {}
+        if last.get("result") == "rolled_back":
+            fail(f"rolled back: {update}")
+        return update if last.get("result") == "updated" else None
+
+    update = until(float(timeout), "the update's confirmation", confirmed, pause=2)
+    if update["booted_slot"] != "B" or update["last"]["version"] != version:
+        fail(f"not the updated slot: {update}")
+    booted = [s for s in update["slots"] if s["bootname"] == "B"]
+    print(f"slot B ({version}) marked good: {booted}")
+
+
 CHECKS = {
     "login": check_login,
     "setup-mode": check_setup_mode,
@@ -337,7 +387,51 @@ CHECKS = {
     "memory-kept": check_memory_kept,
     "upload-pending": check_upload_pending,
     "uploaded": check_uploaded,
+    "update-install": check_update_install,
+    "reboot": check_reboot,
+    "update-confirmed": check_update_confirmed,
 }
+
+
+# --- the U-Boot environment ------------------------------------------------------------------
+
+ENV_OFFSETS = (0x400000, 0x410000)  # overlay/etc/fw_env.config
+ENV_SIZE = 0x4000
+
+
+def read_env(card):
+    """The active copy of the redundant environment: valid CRC, the newer flag."""
+    copies = []
+    with open(card, "rb") as f:
+        for offset in ENV_OFFSETS:
+            f.seek(offset)
+            block = f.read(ENV_SIZE)
+            crc, flag, data = int.from_bytes(block[:4], "little"), block[4], block[5:]
+            if zlib.crc32(data) == crc:
+                copies.append((flag, data))
+    if not copies:
+        fail(f"{card}: no valid U-Boot environment")
+    if len(copies) == 2 and {copies[0][0], copies[1][0]} == {0, 255}:
+        flag, data = [c for c in copies if c[0] == 0][0]
+    else:
+        flag, data = max(copies, key=lambda c: c[0])
+    env = {}
+    for item in data.split(b"\0"):
+        if not item:
+            break
+        key, _, value = item.decode().partition("=")
+        env[key] = value
+    return env
+
+
+def cmd_boot_slot(card):
+    """boot.cmd's choice: the first slot in BOOT_ORDER with attempts left (not decremented here)."""
+    env = read_env(card)
+    for slot in env.get("BOOT_ORDER", "A B").split():
+        if int(env.get(f"BOOT_{slot}_LEFT", "3")) > 0:
+            print(slot)
+            return
+    fail(f"no slot has attempts left: {env}")
 
 
 def main(argv):
@@ -347,6 +441,8 @@ def main(argv):
         cmd_probe(argv[1], argv[2], " ".join(argv[3:]))
     elif len(argv) == 3 and argv[0] == "wait-probe":
         cmd_wait_probe(argv[1], argv[2])
+    elif len(argv) == 2 and argv[0] == "boot-slot":
+        cmd_boot_slot(argv[1])
     elif len(argv) >= 3 and argv[0] == "mp4":
         check_mp4(argv[1], argv[2])
     elif len(argv) >= 4 and argv[0] == "api" and argv[3] in CHECKS:
