@@ -386,10 +386,42 @@ check_data_kept() {
   echo "data-init was a no-op on the second boot"
 }
 
+# partition_extent N: the card's partition N as "START_SECTOR SECTORS".
+partition_extent() {
+  sfdisk --dump "$CARD" | awk -v n="$CARD$1" '$1 == n { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }'
+}
+
+# From outside, as the power cut left it: p5 holds the raw ring with every segment the recorder
+# called durable, and every segment's CRC checks (the host's recorder, read-only).
+check_ring_on_p5() {
+  local offset size inspection newest
+  read -r offset size < <(partition_extent 5)
+  dd if="$CARD" of="$WORK/ring-p5.img" bs=512 skip="$offset" count="$size" status=none
+  inspection="$("$RECORDER" ring inspect "$WORK/ring-p5.img" --json)"
+  newest="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["newest_seq"])' <<<"$inspection")"
+  ((newest >= LAST_SEQ)) || { echo "p5's newest segment is $newest, $LAST_SEQ was durable"; return 1; }
+  "$RECORDER" ring fsck "$WORK/ring-p5.img" >"$ART/ring-fsck.log" 2>&1 || { cat "$ART/ring-fsck.log"; return 1; }
+  rm -f "$WORK/ring-p5.img"
+  echo "p5 holds the ring up to segment $newest (>= $LAST_SEQ), fsck clean"
+}
+
+# From outside: the recorder imported the pre-seed file on /boot and kept it without secrets.
+check_boot_partition() {
+  local files
+  files="$(mdir -b -i "$CARD@@8M" ::/)"
+  grep -qx '::/moment-imported.toml' <<<"$files" || { echo "no moment-imported.toml: $files"; return 1; }
+  if grep -qx '::/moment.toml' <<<"$files"; then echo "moment.toml is still there"; return 1; fi
+  if mtype -i "$CARD@@8M" ::/moment-imported.toml | grep -Eq "$ADMIN_PASSWORD|qemu-boot\""; then
+    echo "moment-imported.toml still holds a password"
+    return 1
+  fi
+  echo "/boot: moment.toml imported and kept as moment-imported.toml without its passwords"
+}
+
 # slot_holds PARTITION_NUMBER IMAGE: the card's partition starts with exactly IMAGE.
 slot_holds() {
   local offset size
-  read -r offset size < <(sfdisk --dump "$CARD" | awk -v n="$CARD$1" '$1 == n { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }')
+  read -r offset size < <(partition_extent "$1")
   cmp -s -n "$(stat -c %s "$2")" "$2" <(dd if="$CARD" bs=512 skip="$offset" count="$size" status=none)
 }
 
@@ -459,6 +491,8 @@ power_cut() {
   dump_journal first
   stop_qemu
   log "power cut (SIGKILL to qemu) with segment $LAST_SEQ durable"
+  check ring-on-p5 check_ring_on_p5
+  check boot-partition check_boot_partition
 }
 
 second_boot() {
