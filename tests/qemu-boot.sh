@@ -107,7 +107,7 @@ apt_fetch() {
   deb="$(find "$CACHE" -maxdepth 1 -name "${package}_*.deb" | head -n 1)"
   if [[ -z "$deb" ]]; then
     # As root, apt warns that it downloads without its sandbox user: expected here.
-    (cd "$CACHE" && { apt-get download -q "$package" 2>&1 | grep -v 'unsandboxed' >&2; true; })
+    (cd "$CACHE" && { apt-get download -qq "$package" 2>&1 | grep -v 'unsandboxed' >&2; true; })
     deb="$(find "$CACHE" -maxdepth 1 -name "${package}_*.deb" | head -n 1)"
   fi
   [[ -n "$deb" ]] || die "apt-get download $package failed"
