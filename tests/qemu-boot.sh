@@ -166,7 +166,8 @@ make_rootfs() {
   mkdir -p "$root"
   tar -xf "$BASE_TAR" -C "$root"
   install -m 0755 "$RECORDER" "$root/usr/bin/moment-recorder"
-  strip --strip-debug "$root/usr/bin/moment-recorder"
+  # Debug info is most of the test build's size; a MOMENT_RECORDER_BIN may be a script.
+  strip --strip-debug "$root/usr/bin/moment-recorder" 2>/dev/null || true
   copy_with_libraries "$root" "$(command -v ffmpeg)"
   install -m 0755 "$(command -v rclone)" "$root/usr/bin/rclone"
   cp -a overlay/. "$root/"
@@ -318,6 +319,12 @@ wait_ready() {
     if [[ "$state" == inactive || "$state" == failed ]] &&
       [[ "$(probe systemctl is-system-running || true)" =~ ^(running|degraded)$ ]]; then
       probe systemctl --failed --no-pager --plain --no-legend || true
+      return 1
+    fi
+    # Restart=always never gives up: a recorder that keeps failing fails the test at once.
+    if (($(probe systemctl show -p NRestarts --value moment-recorder.service || echo 0) >= 3)); then
+      echo "moment-recorder.service restarted 3 times:"
+      probe journalctl -b -o cat -n 8 -u moment-recorder.service || true
       return 1
     fi
     sleep 2
