@@ -106,8 +106,9 @@ apt_fetch() {
   mkdir -p "$CACHE" "$dir"
   deb="$(find "$CACHE" -maxdepth 1 -name "${package}_*.deb" | head -n 1)"
   if [[ -z "$deb" ]]; then
-    # As root, apt warns that it downloads without its sandbox user: expected here.
-    (cd "$CACHE" && { apt-get download -qq "$package" 2>&1 | grep -v 'unsandboxed' >&2; true; })
+    # As root, apt warns that it downloads without its sandbox user: expected here. A failed
+    # download is reported below, by the missing file.
+    (cd "$CACHE" && apt-get download -qq "$package" 2>&1 | { grep -v 'unsandboxed' || true; } >&2) || true
     deb="$(find "$CACHE" -maxdepth 1 -name "${package}_*.deb" | head -n 1)"
   fi
   [[ -n "$deb" ]] || die "apt-get download $package failed"
