@@ -533,10 +533,16 @@ updated_boot() {
 }
 
 cleanup() {
-  local status=$?
+  local status=$? started=$SECONDS
   stop_qemu
   if [[ -n "$WEBDAV_PID" ]]; then
+    local waited
     kill "$WEBDAV_PID" 2>/dev/null || true
+    for ((waited = 0; waited < 50; waited++)); do
+      kill -0 "$WEBDAV_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$WEBDAV_PID" 2>/dev/null || true
     wait "$WEBDAV_PID" 2>/dev/null || true
   fi
   if ((status != 0 || FAILED != 0)) || [[ "${MOMENT_QEMU_KEEP:-}" == 1 ]]; then
@@ -544,6 +550,7 @@ cleanup() {
   else
     rm -rf "$WORK"
   fi
+  log "cleaned up in $((SECONDS - started)) s"
 }
 
 main() {
