@@ -2,8 +2,9 @@
 # Installs what the tests need on a fresh Debian 12 machine with rustup: Rust components, the
 # test runner, Debian packages (Chromium for the browser tests; genimage, u-boot-tools and
 # the filesystem tools for ci/check-image.sh and the USB export tests, which also need
-# exfatprogs; rauc, dbus and openssl for the update tests' RAUC
-# system, recorder/daemon/tests/rauc_support) and the web app's npm packages
+# exfatprogs; rauc, dbus and openssl for the update tests' RAUC system,
+# recorder/daemon/tests/rauc_support; QEMU, mmdebstrap and kmod for the whole-system boot test,
+# tests/qemu-boot.sh) and the web app's npm packages
 # (hls.js, served by the recorder; playwright-core, which drives Chromium). Idempotent and quiet
 # when everything is already there.
 set -euo pipefail
@@ -13,7 +14,7 @@ readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl
   hostapd dnsmasq-base wpasupplicant iw udhcpc busybox iproute2
   genimage u-boot-tools systemd squashfs-tools dosfstools mtools fdisk e2fsprogs
   rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-  qemu-user-static rauc dbus openssl exfatprogs)
+  qemu-user-static rauc dbus openssl exfatprogs qemu-system-x86 mmdebstrap kmod)
 
 # The aarch64 cross-check (ci/cross-check.sh) needs Debian's arm64 standard library for Rust.
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

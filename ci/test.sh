@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it and .ci/run calls it: formatting, shell lint, the
 # firmware tree's checks (ci/check-image.sh), the Rust 1.82 dependency check, clippy, doc tests,
-# the aarch64 build with its hardware-free tests under qemu-user (ci/cross-check.sh), then every
+# the aarch64 build with its hardware-free tests under qemu-user (ci/cross-check.sh), the whole
+# firmware booted in QEMU (tests/qemu-boot.sh, which also makes nextest's build), then every
 # test under nextest (its summary last).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,10 +11,11 @@ export CI="${CI:-1}"
 
 ci/install-deps.sh
 cargo fmt --all --check
-shellcheck ci/*.sh .ci/run
+shellcheck ci/*.sh .ci/run tests/*.sh tests/qemu-boot/*.sh tests/qemu-boot/init
 ci/check-image.sh
 ci/check-msrv.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --doc --locked --quiet
 ci/cross-check.sh
+tests/qemu-boot.sh
 cargo nextest run --workspace --locked --no-fail-fast

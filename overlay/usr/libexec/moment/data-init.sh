@@ -42,6 +42,23 @@ grow_partitions() {
   partx --update --nr "$DATA_NR" "$DISK"
 }
 
+filesystem_bytes() { # NODE
+  dumpe2fs -h "$1" 2>/dev/null | awk -F: '
+    $1 == "Block count" { count = $2 } $1 == "Block size" { size = $2 } END { printf "%d\n", count * size }'
+}
+
+# Only when the partition is larger than the filesystem (the first boot, a larger card): resize2fs
+# refuses any filesystem mounted since its last full check, which after the first boot is every
+# one, so calling it on every boot kept /data from mounting (seen in tests/qemu-boot.sh).
+grow_filesystem() { # NODE
+  local spare
+  spare=$(($(blockdev --getsize64 "$1") - $(filesystem_bytes "$1")))
+  ((spare >= 1048576)) || return 0
+  echo "data-init: growing the filesystem on $1"
+  e2fsck -f -p "$1" || (($? < 4))
+  resize2fs "$1"
+}
+
 make_or_grow_filesystem() {
   local node fstype
   node="$(part "$DISK" "$DATA_NR")"
@@ -53,7 +70,7 @@ make_or_grow_filesystem() {
       ;;
     ext4)
       e2fsck -p "$node" || (($? < 4))
-      resize2fs "$node"
+      grow_filesystem "$node"
       ;;
     *)
       echo "data-init: $node holds $fstype, not ext4; leaving it alone" >&2

@@ -1,0 +1,583 @@
+#!/usr/bin/env bash
+# The whole system boots (issue 10): the firmware's root filesystem, units and first-boot journey
+# working together the way the image puts them together, in QEMU (x86_64 under TCG). Each part has
+# its own tests; this one proves the assembly:
+#   build    a Debian bookworm base with systemd (mmdebstrap) stands in for Buildroot's packages;
+#            the recorder (this workspace), ffmpeg and rclone are added, then overlay/ is copied
+#            and post-build/post-build.sh runs on the tree, as Buildroot does; squashfs
+#   card     genimage with board/zero2w/genimage.cfg, only the ring and data partitions sized
+#            down, on an emulated SD card (sdhci-pci) so /dev/mmcblk0pN hold unchanged
+#   boot 1   systemd starts the recorder (READY) on the read-only root; /data grown and formatted
+#            at first boot; the web answers; the ring fills; a save becomes an MP4 on /data
+#   cut      the QEMU process is killed (SIGKILL: a power cut) while recording
+#   boot 2   the ring recovers, the memory is still there, the upload queue resumes against an
+#            `rclone serve webdav` on the host (10.0.2.2 from the guest); a signed RAUC bundle
+#            uploaded to the web app installs into slot B, and the web app reboots
+#   boot 3   slot B, as boot.cmd chooses it from the U-Boot environment RAUC wrote, records and
+#            is confirmed (marked good) by the recorder
+# Kernel: Debian's linux-image-amd64 with a small busybox initramfs (tests/qemu-boot/init).
+# Environment:
+#   MOMENT_QEMU_CACHE     keep downloads (kernel, busybox, the base root tree) here between runs
+#   MOMENT_RECORDER_BIN   use this recorder binary instead of building one
+#   MOMENT_QEMU_KEEP=1    keep the work directory (image, logs) even when every check passes
+# Needs root (the root tree's owners), qemu-system-x86, mmdebstrap, genimage, squashfs-tools,
+# dosfstools, mtools, fdisk, u-boot-tools, kmod, ffmpeg, rclone, rauc, openssl, python3
+# (ci/install-deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+readonly HERE=tests/qemu-boot
+readonly SUITE=bookworm
+readonly MIRROR=http://deb.debian.org/debian
+# What the image's units and scripts run, from Debian (Buildroot builds the same tools).
+readonly BASE_PACKAGES=systemd,systemd-sysv,udev,dbus,util-linux,fdisk,e2fsprogs,rauc,rauc-service,libubootenv-tool
+readonly UPDATE_VERSION=qemu-test-update
+# The card: the board's layout with a 64 MiB ring and a 64 MiB data partition, on a card of a
+# power-of-two size (QEMU's SD card needs one); data-init.sh grows p6 to its end.
+readonly RING_SIZE=64M
+readonly DATA_OFFSET=1162M
+readonly DATA_SIZE=64M
+readonly CARD_SIZE=2G
+readonly ADMIN_PASSWORD=qemu-boot-test
+readonly BOOT_TIMEOUT_S=300
+readonly QEMU_MEM=512M
+
+WORK="$(mktemp -d /tmp/moment-qemu.XXXXXX)"
+readonly WORK
+readonly ART="$WORK/artifacts"
+CACHE="${MOMENT_QEMU_CACHE:-$WORK/cache}"
+readonly CACHE
+QEMU_PID=""
+WEBDAV_PID=""
+WEB_PORT=""
+FAILED=0
+STARTED=$SECONDS
+trap cleanup EXIT
+
+log() { printf 'qemu-boot: %s\n' "$*"; }
+die() { printf 'qemu-boot: FAIL %s\n' "$*" >&2; exit 1; }
+
+# check NAME COMMAND...: runs one check, prints PASS/FAIL with its time and output.
+check() {
+  local name="$1" started=$SECONDS output
+  shift
+  if output="$("$@" 2>&1)"; then
+    printf 'qemu-boot: PASS %-18s (%3d s) %s\n' "$name" $((SECONDS - started)) "${output//$'\n'/; }"
+  else
+    printf 'qemu-boot: FAIL %-18s (%3d s) %s\n' "$name" $((SECONDS - started)) "${output//$'\n'/; }" >&2
+    FAILED=1
+    return 1
+  fi
+}
+
+# known_issue NAME WHAT COMMAND...: a check of something the image is known to get wrong (WHAT
+# says where it is described): reported, not counted, and reported as fixed once it passes.
+known_issue() {
+  local name="$1" what="$2" output
+  shift 2
+  if output="$("$@" 2>&1)"; then
+    printf 'qemu-boot: PASS %-18s %s (known issue fixed? %s)\n' "$name" "${output//$'\n'/; }" "$what"
+  else
+    printf 'qemu-boot: KNOWN %-17s %s (%s)\n' "$name" "${output//$'\n'/; }" "$what"
+  fi
+}
+
+# timed NAME COMMAND...: a build step with its duration.
+timed() {
+  local name="$1" started=$SECONDS
+  shift
+  "$@"
+  log "$(printf '%-18s %3d s' "$name" $((SECONDS - started)))"
+}
+
+guest() { python3 "$HERE/guest.py" "$@"; }
+api() { guest api "http://127.0.0.1:$WEB_PORT" "$WORK/cookies" "$@"; }
+probe() { guest probe "$WORK/probe.sock" 60 "$@"; }
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- downloads ------------------------------------------------------------------------------
+
+# apt_fetch PACKAGE DIR: the package's files unpacked into DIR (the .deb kept in the cache).
+apt_fetch() {
+  local package="$1" dir="$2" deb
+  mkdir -p "$CACHE" "$dir"
+  deb="$(find "$CACHE" -maxdepth 1 -name "${package}_*.deb" | head -n 1)"
+  if [[ -z "$deb" ]]; then
+    # As root, apt warns that it downloads without its sandbox user: expected here. A failed
+    # download is reported below, by the missing file.
+    (cd "$CACHE" && apt-get download -qq "$package" 2>&1 | { grep -v 'unsandboxed' || true; } >&2) || true
+    deb="$(find "$CACHE" -maxdepth 1 -name "${package}_*.deb" | head -n 1)"
+  fi
+  [[ -n "$deb" ]] || die "apt-get download $package failed"
+  dpkg-deb -x "$deb" "$dir"
+}
+
+fetch_kernel() {
+  local image
+  image="$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')"
+  [[ -n "$image" ]] || die "no linux-image-amd64 in apt's lists (apt-get update)"
+  apt_fetch "$image" "$WORK/kernel"
+  KVER="${image#linux-image-}"
+  depmod -b "$WORK/kernel" "$KVER"
+}
+
+# The Debian base, as a tarball kept in the cache under the name of its package list.
+fetch_base() {
+  local key
+  key="$(printf '%s %s %s' "$SUITE" "$BASE_PACKAGES" "$MIRROR" | sha256sum | cut -c1-12)"
+  BASE_TAR="$CACHE/base-$SUITE-$key.tar"
+  [[ -s "$BASE_TAR" ]] && return 0
+  mkdir -p "$CACHE"
+  mmdebstrap --quiet --mode=root --format=tar --variant=minbase --include="$BASE_PACKAGES" \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    "$SUITE" "$BASE_TAR.partial" "$MIRROR"
+  mv "$BASE_TAR.partial" "$BASE_TAR"
+}
+
+recorder_binary() {
+  if [[ -n "${MOMENT_RECORDER_BIN:-}" ]]; then
+    RECORDER="$MOMENT_RECORDER_BIN"
+    return 0
+  fi
+  # Exactly the build `cargo nextest run --workspace` makes (same profile and features), so in
+  # ci/test.sh the suite that follows finds it done: the boot test adds no compile time there.
+  # A plain `cargo build` would differ in features and be a second build.
+  cargo test --workspace --locked --no-run --quiet 2>"$ART/cargo.log" || { cat "$ART/cargo.log" >&2; return 1; }
+  RECORDER="${CARGO_TARGET_DIR:-target}/debug/moment-recorder"
+}
+
+# --- the root filesystem ---------------------------------------------------------------------
+
+# copy_with_libraries ROOT PROGRAM: the host's (Debian 12's) program and the libraries it links.
+copy_with_libraries() {
+  local root="$1" program="$2" lib
+  install -D -m 0755 "$program" "$root$program"
+  for lib in $(ldd "$program" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
+    [[ -e "$root$lib" ]] || cp -L --parents "$lib" "$root"
+  done
+}
+
+# Buildroot's order: packages in the target tree, overlay/ copied over it, post-build.sh on it.
+make_rootfs() {
+  local root="$WORK/rootfs"
+  mkdir -p "$root"
+  tar -xf "$BASE_TAR" -C "$root"
+  install -m 0755 "$RECORDER" "$root/usr/bin/moment-recorder"
+  # Debug info is most of the test build's size; a MOMENT_RECORDER_BIN may be a script.
+  strip --strip-debug "$root/usr/bin/moment-recorder" 2>/dev/null || true
+  copy_with_libraries "$root" "$(command -v ffmpeg)"
+  install -m 0755 "$(command -v rclone)" "$root/usr/bin/rclone"
+  cp -a overlay/. "$root/"
+  ci/rauc-dev-keys.sh "$WORK/keys" >/dev/null
+  MOMENT_VERSION=qemu-test MOMENT_RAUC_CERT="$WORK/keys/dev.cert.pem" post-build/post-build.sh "$root"
+  add_test_parts "$root"
+  mksquashfs "$root" "$WORK/in/rootfs.squashfs" -comp zstd -Xcompression-level 3 -noappend -quiet >/dev/null
+}
+
+# The update: the same tree as another version, in a verity bundle signed with the key whose CA
+# the image carries (as post-image.sh makes the release's).
+make_bundle() {
+  local root="$WORK/rootfs" dir="$WORK/bundle"
+  MOMENT_VERSION="$UPDATE_VERSION" MOMENT_RAUC_CERT="$WORK/keys/dev.cert.pem" post-build/post-build.sh "$root"
+  mkdir -p "$dir"
+  mksquashfs "$root" "$dir/rootfs.squashfs" -comp zstd -Xcompression-level 3 -noappend -quiet >/dev/null
+  cat >"$dir/manifest.raucm" <<MANIFEST
+[update]
+compatible=$(sed -n 's/^compatible=//p' overlay/etc/rauc/system.conf)
+version=$UPDATE_VERSION
+
+[bundle]
+format=verity
+
+[image.rootfs]
+filename=rootfs.squashfs
+MANIFEST
+  rauc bundle --cert="$WORK/keys/dev.cert.pem" --key="$WORK/keys/dev.key.pem" "$dir" "$WORK/update.raucb" \
+    >"$ART/rauc-bundle.log" 2>&1 || { cat "$ART/rauc-bundle.log" >&2; return 1; }
+}
+
+# What only the test's image has: the recorder configuration for a guest without camera, GPIO
+# and radio (where data-seed.sh takes /data's copy from), and the probe on ttyS1.
+add_test_parts() {
+  local root="$1"
+  guest merge-config overlay/etc/moment-recorder/config.toml "$HERE/config-overrides.toml" \
+    "$root/etc/moment-recorder/config.toml"
+  install -D -m 0755 "$HERE/probe.sh" "$root/usr/libexec/moment-test/probe.sh"
+  install -D -m 0644 "$HERE/moment-test-probe.service" "$root/etc/systemd/system/moment-test-probe.service"
+  mkdir -p "$root/etc/systemd/system/sysinit.target.wants"
+  ln -sfn ../moment-test-probe.service "$root/etc/systemd/system/sysinit.target.wants/moment-test-probe.service"
+}
+
+make_initramfs() {
+  local dir="$WORK/initramfs" module modules=()
+  mkdir -p "$dir"/{bin,dev,proc,sys,modules,newroot}
+  apt_fetch busybox-static "$WORK/busybox"
+  install -m 0755 "$WORK/busybox/bin/busybox" "$dir/bin/busybox"
+  install -m 0755 "$HERE/init" "$dir/init"
+  # The SD host and card, the root's squashfs, /data's ext4, /boot's vfat, the network card.
+  # RAUC mounts bundles through loop and dm-verity.
+  for module in squashfs sdhci-pci mmc_block ext4 vfat nls_cp437 nls_ascii virtio_net virtio_pci loop dm_verity; do
+    mapfile -t -O "${#modules[@]}" modules < <(modprobe -d "$WORK/kernel" -S "$KVER" --show-depends "$module" | awk '{ print $2 }')
+  done
+  for module in "${modules[@]}"; do
+    [[ -e "$dir/modules/$(basename "$module")" ]] && continue
+    cp "$module" "$dir/modules/"
+    basename "$module" >>"$dir/modules.order"
+  done
+  (cd "$dir" && find . | "$WORK/busybox/bin/busybox" cpio -o -H newc 2>/dev/null | gzip -1) >"$WORK/initramfs.cpio.gz"
+}
+
+# --- the card -------------------------------------------------------------------------------
+
+# The board's genimage.cfg with the ring and data partitions resized; nothing else changes.
+test_genimage_cfg() {
+  awk -v ring="$RING_SIZE" -v offset="$DATA_OFFSET" -v size="$DATA_SIZE" '
+    /^\tpartition / { part = $2 }
+    /^\t}/ { part = "" }
+    part == "ring" && $1 == "size" { sub(/= .*/, "= " ring) }
+    part == "data" && $1 == "offset" { sub(/= .*/, "= " offset) }
+    part == "data" && $1 == "size" { sub(/= .*/, "= " size) }
+    { sub(/@BOOT_FILES@/, "\"moment.toml\"") }
+    { print }' board/zero2w/genimage.cfg
+}
+
+# The pre-seed file on the boot partition (README, "Pre-seed"): the admin password and the
+# upload target, the host's WebDAV server as the guest sees it.
+write_preseed() {
+  cat >"$WORK/in/moment.toml" <<TOML
+[admin]
+password = "$ADMIN_PASSWORD"
+
+[upload]
+kind = "webdav"
+path = "moment"
+policy = "immediate"
+fields = { url = "http://10.0.2.2:$WEBDAV_PORT", vendor = "other", user = "moment", pass = "qemu-boot" }
+TOML
+}
+
+make_card() {
+  mkenvimage -r -s 0x4000 -o "$WORK/in/uboot-env.bin" board/zero2w/uboot-env.txt
+  write_preseed
+  test_genimage_cfg >"$WORK/genimage.cfg"
+  genimage --loglevel 0 --config "$WORK/genimage.cfg" --rootpath "$WORK/empty" \
+    --tmppath "$WORK/genimage-tmp" --inputpath "$WORK/in" --outputpath "$WORK/out"
+  CARD="$WORK/out/sdcard.img"
+  truncate -s "$CARD_SIZE" "$CARD"
+}
+
+build() {
+  mkdir -p "$WORK/in" "$WORK/empty" "$ART"
+  WEBDAV_PORT="$(free_port)"
+  timed kernel fetch_kernel
+  timed base-rootfs fetch_base
+  timed recorder recorder_binary
+  timed rootfs make_rootfs
+  timed bundle make_bundle
+  timed initramfs make_initramfs
+  timed card make_card
+}
+
+# --- the guest ------------------------------------------------------------------------------
+
+kernel_cmdline() { # SLOT
+  # The board's cmdline.txt on a PC (the first serial port, no console on tty1), and what
+  # boot.cmd adds for the slot.
+  sed -e 's/console=serial0/console=ttyS0/' -e 's/ console=tty1//' -e 's/ quiet//' board/zero2w/cmdline.txt |
+    tr -d '\n'
+  printf ' root=/dev/mmcblk0p%s rauc.slot=%s' "$([[ "$1" == A ]] && echo 2 || echo 3)" "$1"
+  printf ' net.ifnames=0 panic=-1 systemd.show_status=1'
+}
+
+start_qemu() { # BOOT_NAME [SLOT]
+  WEB_PORT="$(free_port)"
+  rm -f "$WORK/probe.sock" "$WORK/cookies"
+  qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$QEMU_MEM" -nodefaults -nographic -no-reboot \
+    -kernel "$WORK/kernel/boot/vmlinuz-$KVER" -initrd "$WORK/initramfs.cpio.gz" \
+    -append "$(kernel_cmdline "${2:-A}")" \
+    -device sdhci-pci -drive id=sd,if=none,format=raw,file="$CARD" -device sd-card,drive=sd \
+    -netdev user,id=net0,hostfwd=tcp:127.0.0.1:"$WEB_PORT"-:80 -device virtio-net-pci,netdev=net0 \
+    -serial file:"$ART/console-$1.log" -serial unix:"$WORK/probe.sock",server=on,wait=off \
+    -monitor none </dev/null >"$ART/qemu-$1.log" 2>&1 &
+  QEMU_PID=$!
+  BOOT_STARTED=$SECONDS
+  log "boot $1: slot ${2:-A}, qemu pid $QEMU_PID, web on 127.0.0.1:$WEB_PORT, console $ART/console-$1.log"
+}
+
+# Bounded: systemd reports the recorder active only after its READY=1 (Type=notify).
+wait_ready() {
+  local deadline=$((SECONDS + BOOT_TIMEOUT_S)) state=""
+  guest wait-probe "$WORK/probe.sock" "$BOOT_TIMEOUT_S"
+  while ((SECONDS < deadline)); do
+    kill -0 "$QEMU_PID" 2>/dev/null || { echo "qemu exited"; return 1; }
+    state="$(probe systemctl is-active moment-recorder.service || true)"
+    [[ "$state" == active ]] && break
+    # Not active and no job left for it once the boot is over: it will not start by itself.
+    if [[ "$state" == inactive || "$state" == failed ]] &&
+      [[ "$(probe systemctl is-system-running || true)" =~ ^(running|degraded)$ ]]; then
+      probe systemctl --failed --no-pager --plain --no-legend || true
+      return 1
+    fi
+    # Restart=always never gives up: a recorder that keeps failing fails the test at once.
+    if (($(probe systemctl show -p NRestarts --value moment-recorder.service || echo 0) >= 3)); then
+      echo "moment-recorder.service restarted 3 times:"
+      probe journalctl -b -o cat -n 8 -u moment-recorder.service || true
+      return 1
+    fi
+    sleep 2
+  done
+  [[ "$state" == active ]] || { echo "moment-recorder.service is '$state'"; return 1; }
+  echo "moment-recorder.service active (READY=1) $((SECONDS - BOOT_STARTED)) s after power-on;" \
+    "$(probe systemctl show -p NRestarts --value moment-recorder.service) restarts"
+}
+
+dump_journal() { # BOOT_NAME
+  probe journalctl -b --no-pager -o short-monotonic >"$ART/journal-$1.log" 2>&1 || true
+}
+
+stop_qemu() {
+  [[ -n "$QEMU_PID" ]] || return 0
+  kill -KILL "$QEMU_PID" 2>/dev/null || true
+  wait "$QEMU_PID" 2>/dev/null || true
+  QEMU_PID=""
+}
+
+# --- checks inside the guest (through the probe) and on the card ------------------------------
+
+# Only /data (with its bind mounts), /boot (the pre-seed import rewrites it) and kernel or
+# memory filesystems are writable; the root is the read-only squashfs.
+check_read_only() {
+  local root writable
+  root="$(probe findmnt -n -o SOURCE,FSTYPE,OPTIONS /)"
+  [[ "$root" =~ ^/dev/mmcblk0p2\ +squashfs\ +ro, ]] || { echo "root: $root"; return 1; }
+  writable="$(probe "findmnt -rn -o TARGET,SOURCE,FSTYPE,OPTIONS | awk '\$4 ~ /^rw/ && \$2 ~ /^\\/dev\\// { print \$1, \$2, \$3 }'")"
+  if grep -Ev '^(/data|/etc/moment-recorder|/etc/machine-id|/var/lib/systemd/timesync|/boot) ' <<<"$writable"; then
+    echo "writable outside /data, /boot and tmpfs: $writable"
+    return 1
+  fi
+  echo "root ${root%%,*}; writable devices: $(tr '\n' ',' <<<"$writable")"
+}
+
+check_first_boot_data() {
+  local journal p6 disk
+  journal="$(probe journalctl -b -o cat -u moment-data-init.service)"
+  grep -q 'data-init: growing /dev/mmcblk0p6' <<<"$journal" || { echo "no grow: $journal"; return 1; }
+  grep -q 'data-init: formatting /dev/mmcblk0p6' <<<"$journal" || { echo "no format: $journal"; return 1; }
+  probe findmnt -n -o SOURCE,FSTYPE /data | grep -Eq '^/dev/mmcblk0p6 +ext4' || { echo "/data is not p6's ext4"; return 1; }
+  p6="$(probe blockdev --getsize64 /dev/mmcblk0p6)"
+  disk="$(probe blockdev --getsize64 /dev/mmcblk0)"
+  ((disk - p6 < 1200 * 1024 * 1024)) || { echo "p6 is $p6 bytes of a $disk byte card"; return 1; }
+  probe test -s /data/etc/moment-recorder/config.toml || { echo "data-seed did not copy the config"; return 1; }
+  echo "p6 grown from $DATA_SIZE to $((p6 / 1048576)) MiB and formatted ext4 at first boot; data-seed ran"
+}
+
+# The machine ID systemd made at first boot is kept on /data and bind-mounted back.
+check_machine_id_kept() {
+  local now
+  now="$(probe cat /etc/machine-id)"
+  [[ -n "$FIRST_MACHINE_ID" && "$now" == "$FIRST_MACHINE_ID" ]] ||
+    { echo "first boot $FIRST_MACHINE_ID, now $now; $(probe findmnt -n /etc/machine-id)"; return 1; }
+  echo "machine ID $now kept from the first boot"
+}
+
+check_data_kept() {
+  local journal
+  journal="$(probe journalctl -b -o cat -u moment-data-init.service)"
+  if grep -Eq 'growing|formatting' <<<"$journal"; then
+    echo "data-init changed /data again: $journal"
+    return 1
+  fi
+  echo "data-init was a no-op on the second boot"
+}
+
+# partition_extent N: the card's partition N as "START_SECTOR SECTORS".
+partition_extent() {
+  sfdisk --dump "$CARD" | awk -v n="$CARD$1" '$1 == n { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }'
+}
+
+# From outside, as the power cut left it: p5 holds the raw ring with every segment the recorder
+# called durable, and every segment's CRC checks (the host's recorder, read-only).
+check_ring_on_p5() {
+  local offset size inspection newest
+  read -r offset size < <(partition_extent 5)
+  dd if="$CARD" of="$WORK/ring-p5.img" bs=512 skip="$offset" count="$size" status=none
+  inspection="$("$RECORDER" ring inspect "$WORK/ring-p5.img" --json)"
+  newest="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["newest_seq"])' <<<"$inspection")"
+  ((newest >= LAST_SEQ)) || { echo "p5's newest segment is $newest, $LAST_SEQ was durable"; return 1; }
+  # At most the segment in flight to the card may be lost.
+  ((LAST_SENT - newest <= 1)) || { echo "p5 ends at $newest, $LAST_SENT was handed to the ring"; return 1; }
+  "$RECORDER" ring fsck "$WORK/ring-p5.img" >"$ART/ring-fsck.log" 2>&1 || { cat "$ART/ring-fsck.log"; return 1; }
+  rm -f "$WORK/ring-p5.img"
+  echo "p5 holds the ring up to segment $newest (durable before the cut: $LAST_SEQ, handed to the" \
+    "ring: $LAST_SENT, so $((LAST_SENT > newest ? LAST_SENT - newest : 0)) lost), fsck clean"
+}
+
+# From outside: the recorder imported the pre-seed file on /boot and kept it without secrets.
+check_boot_partition() {
+  local files
+  files="$(mdir -b -i "$CARD@@8M" ::/)"
+  grep -qx '::/moment-imported.toml' <<<"$files" || { echo "no moment-imported.toml: $files"; return 1; }
+  if grep -qx '::/moment.toml' <<<"$files"; then echo "moment.toml is still there"; return 1; fi
+  if mtype -i "$CARD@@8M" ::/moment-imported.toml | grep -Eq "$ADMIN_PASSWORD|qemu-boot\""; then
+    echo "moment-imported.toml still holds a password"
+    return 1
+  fi
+  echo "/boot: moment.toml imported and kept as moment-imported.toml without its passwords"
+}
+
+# slot_holds PARTITION_NUMBER IMAGE: the card's partition starts with exactly IMAGE.
+slot_holds() {
+  local offset size
+  read -r offset size < <(partition_extent "$1")
+  cmp -s -n "$(stat -c %s "$2")" "$2" <(dd if="$CARD" bs=512 skip="$offset" count="$size" status=none)
+}
+
+# From outside, after the guest is gone: slot A holds exactly the squashfs genimage wrote, slot B
+# the bundle's, and boot.cmd would now boot B.
+check_card_after_update() {
+  local slot
+  slot_holds 2 "$WORK/in/rootfs.squashfs" || { echo "slot A (p2) changed"; return 1; }
+  slot_holds 3 "$WORK/bundle/rootfs.squashfs" || { echo "slot B (p3) does not hold the bundle's image"; return 1; }
+  slot="$(guest boot-slot "$CARD")"
+  [[ "$slot" == B ]] || { echo "boot.cmd would boot slot $slot"; return 1; }
+  echo "slot A unchanged, slot B holds the bundle's root, the U-Boot environment boots B"
+}
+
+check_updated_root() {
+  local version
+  version="$(probe grep '^VERSION=' /etc/os-release)"
+  [[ "$version" == "VERSION=\"$UPDATE_VERSION\"" ]] || { echo "running $version"; return 1; }
+  probe findmnt -n -o SOURCE,OPTIONS / | grep -Eq '^/dev/mmcblk0p3 +ro,' || { echo "/ is not slot B read-only"; return 1; }
+  echo "running $UPDATE_VERSION from /dev/mmcblk0p3, read-only"
+}
+
+# wait_powered_off: the guest's reboot ends QEMU (-no-reboot), within a bound.
+wait_powered_off() {
+  local waited
+  for ((waited = 0; waited < 120; waited++)); do
+    if ! kill -0 "$QEMU_PID" 2>/dev/null; then
+      wait "$QEMU_PID" 2>/dev/null || true
+      QEMU_PID=""
+      echo "the guest rebooted after ${waited} s"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "still running after 120 s"
+  return 1
+}
+
+start_webdav() {
+  mkdir -p "$WORK/webdav"
+  rclone serve webdav "$WORK/webdav" --addr "127.0.0.1:$WEBDAV_PORT" --user moment --pass qemu-boot \
+    >"$ART/webdav.log" 2>&1 &
+  WEBDAV_PID=$!
+}
+
+# --- the journey ----------------------------------------------------------------------------
+
+first_boot() {
+  start_qemu first
+  check ready wait_ready || return 1
+  check read-only-root check_read_only
+  check data-first-boot check_first_boot_data
+  FIRST_MACHINE_ID="$(probe cat /etc/machine-id)"
+  check web-login api login "$ADMIN_PASSWORD" 120 || return 1
+  check setup-mode api setup-mode
+  check ring-fills api recording 10
+  check save-memory api save "$ART" 8 || return 1
+  MEMORY="$(find "$ART" -maxdepth 1 -name '*.mp4' | head -n 1)"
+  check mp4-valid guest mp4 "$MEMORY" 4
+  check upload-pending api upload-pending "$(basename "$MEMORY")"
+  ((FAILED == 0))
+}
+
+power_cut() {
+  dump_journal first
+  sleep 3
+  read -r LAST_SEQ LAST_SENT < <(api newest-seq)
+  stop_qemu
+  log "power cut (SIGKILL to qemu) with segment $LAST_SEQ durable, $LAST_SENT handed to the ring"
+  check ring-on-p5 check_ring_on_p5
+  check boot-partition check_boot_partition
+}
+
+second_boot() {
+  start_webdav
+  start_qemu second
+  check ready-again wait_ready || return 1
+  check web-login-again api login "$ADMIN_PASSWORD" 120 || return 1
+  check ring-recovered api recovered "$LAST_SEQ"
+  check memory-kept api memory-kept "$MEMORY"
+  check data-kept check_data_kept
+  known_issue machine-id-kept "tests/qemu-boot/README.md, known issues" check_machine_id_kept
+  check upload-resumed api uploaded "$MEMORY" "$WORK/webdav" 120
+  check update-install api update-install "$WORK/update.raucb" 300 || return 1
+  dump_journal second
+  check reboot api reboot
+  check powered-off wait_powered_off || return 1
+  check slots-after-update check_card_after_update
+  ((FAILED == 0))
+}
+
+updated_boot() {
+  start_qemu third "$(guest boot-slot "$CARD")"
+  check ready-slot-b wait_ready || return 1
+  check updated-root check_updated_root
+  check web-login-slot-b api login "$ADMIN_PASSWORD" 120 || return 1
+  check update-confirmed api update-confirmed "$UPDATE_VERSION" 180
+  dump_journal third
+  stop_qemu
+  ((FAILED == 0))
+}
+
+cleanup() {
+  local status=$? started=$SECONDS
+  stop_qemu
+  if [[ -n "$WEBDAV_PID" ]]; then
+    local waited
+    kill "$WEBDAV_PID" 2>/dev/null || true
+    for ((waited = 0; waited < 50; waited++)); do
+      kill -0 "$WEBDAV_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$WEBDAV_PID" 2>/dev/null || true
+    wait "$WEBDAV_PID" 2>/dev/null || true
+  fi
+  if ((status != 0 || FAILED != 0)) || [[ "${MOMENT_QEMU_KEEP:-}" == 1 ]]; then
+    log "kept: $WORK (serial consoles and journals in $ART)"
+  else
+    rm -rf "$WORK"
+  fi
+  log "cleaned up in $((SECONDS - started)) s"
+}
+
+main() {
+  build
+  if first_boot; then
+    power_cut
+    if second_boot; then
+      updated_boot || dump_journal third
+    else
+      dump_journal second
+    fi
+  else
+    dump_journal first
+  fi
+  stop_qemu
+  if ((FAILED != 0)); then
+    dump_artifacts_hint
+    die "the boot test failed after $((SECONDS - STARTED)) s"
+  fi
+  log "PASS: every check passed in $((SECONDS - STARTED)) s"
+}
+
+dump_artifacts_hint() {
+  log "serial consoles and journals: $ART"
+}
+
+main "$@"
