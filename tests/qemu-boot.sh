@@ -14,7 +14,9 @@
 #            `rclone serve webdav` on the host (10.0.2.2 from the guest); a signed RAUC bundle
 #            uploaded to the web app installs into slot B, and the web app reboots
 #   boot 3   slot B, as boot.cmd chooses it from the U-Boot environment RAUC wrote, records and
-#            is confirmed (marked good) by the recorder
+#            is confirmed (marked good) by the recorder; a USB stick (FAT32) hot-plugged on
+#            QEMU's xHCI is noticed through the kernel's uevents, gets the memory, is unmounted
+#            and powered off, and holds the memory byte for byte when read on the host
 # Kernel: Debian's linux-image-amd64 with a small busybox initramfs (tests/qemu-boot/init).
 # Environment:
 #   MOMENT_QEMU_CACHE     keep downloads (kernel, busybox, the base root tree) here between runs
@@ -219,8 +221,10 @@ make_initramfs() {
   install -m 0755 "$WORK/busybox/bin/busybox" "$dir/bin/busybox"
   install -m 0755 "$HERE/init" "$dir/init"
   # The SD host and card, the root's squashfs, /data's ext4, /boot's vfat, the network card.
-  # RAUC mounts bundles through loop and dm-verity.
-  for module in squashfs sdhci-pci mmc_block ext4 vfat nls_cp437 nls_ascii virtio_net virtio_pci loop dm_verity; do
+  # RAUC mounts bundles through loop and dm-verity. A USB stick: the xHCI host, usb-storage,
+  # SCSI disks, and the stick's filesystems with UTF-8 names (built in on the Pi, linux.fragment).
+  for module in squashfs sdhci-pci mmc_block ext4 vfat nls_cp437 nls_ascii virtio_net virtio_pci loop dm_verity \
+    xhci_pci usb_storage sd_mod nls_utf8 exfat; do
     mapfile -t -O "${#modules[@]}" modules < <(modprobe -d "$WORK/kernel" -S "$KVER" --show-depends "$module" | awk '{ print $2 }')
   done
   for module in "${modules[@]}"; do
@@ -293,16 +297,53 @@ kernel_cmdline() { # SLOT
   printf ' net.ifnames=0 panic=-1 systemd.show_status=1'
 }
 
-start_qemu() { # BOOT_NAME [SLOT]
+# A 64 MiB stick as a person's would be: an MBR with one FAT32 partition from 1 MiB.
+make_stick() {
+  STICK="$WORK/stick.img"
+  truncate -s 64M "$STICK"
+  printf 'label: dos\n1MiB,,c\n' | sfdisk -q "$STICK" >/dev/null
+  truncate -s 63M "$WORK/stick-part.img"
+  mkfs.vfat -F 32 -n STICK "$WORK/stick-part.img" >/dev/null
+  dd if="$WORK/stick-part.img" of="$STICK" bs=1M seek=1 conv=notrunc status=none
+  rm -f "$WORK/stick-part.img"
+}
+
+# Plugs the stick into the running guest, as a person does while it records.
+plug_stick() {
+  guest monitor "$WORK/monitor.sock" "drive_add 0 if=none,id=stick,format=raw,file=$STICK"
+  guest monitor "$WORK/monitor.sock" "device_add usb-storage,drive=stick,removable=on,id=stick0"
+}
+
+# The stick holds the memory under MOMENTS/ byte for byte and nothing unfinished (read with
+# mtools on the host: this kernel cannot mount FAT).
+check_stick_contents() {
+  local name listing
+  name="$(basename "$MEMORY")"
+  listing="$(mdir -i "$STICK@@1M" -b ::MOMENTS)"
+  [[ "$listing" == "::/MOMENTS/$name" ]] || { echo "MOMENTS/ holds: $listing"; return 1; }
+  mcopy -i "$STICK@@1M" "::MOMENTS/$name" "$WORK/from-stick.mp4"
+  cmp "$MEMORY" "$WORK/from-stick.mp4" || return 1
+  echo "MOMENTS/$name on the stick is the memory, $(stat -c %s "$MEMORY") bytes"
+}
+
+# Powered off: the recorder deleted the disk from the SCSI layer and removed the USB device.
+check_stick_powered_off() {
+  local disks
+  disks="$(probe "lsblk -dn -o NAME,TRAN | awk '\$2 == \"usb\"'" || true)"
+  [[ -z "$disks" ]] || { echo "still present: $disks"; return 1; }
+  echo "no USB disk left in the guest"
+}
+
+start_qemu() { # BOOT_NAME [SLOT] [QEMU ARGS...]
   WEB_PORT="$(free_port)"
-  rm -f "$WORK/probe.sock" "$WORK/cookies"
+  rm -f "$WORK/probe.sock" "$WORK/monitor.sock" "$WORK/cookies"
   qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$QEMU_MEM" -nodefaults -nographic -no-reboot \
     -kernel "$WORK/kernel/boot/vmlinuz-$KVER" -initrd "$WORK/initramfs.cpio.gz" \
     -append "$(kernel_cmdline "${2:-A}")" \
     -device sdhci-pci -drive id=sd,if=none,format=raw,file="$CARD" -device sd-card,drive=sd \
     -netdev user,id=net0,hostfwd=tcp:127.0.0.1:"$WEB_PORT"-:80 -device virtio-net-pci,netdev=net0 \
     -serial file:"$ART/console-$1.log" -serial unix:"$WORK/probe.sock",server=on,wait=off \
-    -monitor none </dev/null >"$ART/qemu-$1.log" 2>&1 &
+    -monitor unix:"$WORK/monitor.sock",server=on,wait=off "${@:3}" </dev/null >"$ART/qemu-$1.log" 2>&1 &
   QEMU_PID=$!
   BOOT_STARTED=$SECONDS
   log "boot $1: slot ${2:-A}, qemu pid $QEMU_PID, web on 127.0.0.1:$WEB_PORT, console $ART/console-$1.log"
@@ -525,13 +566,18 @@ second_boot() {
 }
 
 updated_boot() {
-  start_qemu third "$(guest boot-slot "$CARD")"
+  make_stick
+  start_qemu third "$(guest boot-slot "$CARD")" -device qemu-xhci
   check ready-slot-b wait_ready || return 1
   check updated-root check_updated_root
   check web-login-slot-b api login "$ADMIN_PASSWORD" 120 || return 1
   check update-confirmed api update-confirmed "$UPDATE_VERSION" 180
+  check usb-plugged plug_stick || return 1
+  check usb-export api usb-export 120
+  check usb-powered-off check_stick_powered_off
   dump_journal third
   stop_qemu
+  check stick-contents check_stick_contents
   ((FAILED == 0))
 }
 

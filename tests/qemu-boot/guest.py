@@ -6,6 +6,7 @@
                                     shell on the second serial port), prints its output, exits
                                     with its status
   wait-probe SOCK TIMEOUT           until the probe answers
+  monitor SOCK COMMAND              one command to QEMU's human monitor (hot-plugging a stick)
   mp4 FILE MIN_SECONDS              ffprobe reads FILE as an MP4 with H.264 of that length
   boot-slot CARD                    the slot boot.cmd would boot from the card's U-Boot environment
   api BASE COOKIES CHECK [ARGS]     one check against the recorder's HTTP API (docs/api.md);
@@ -131,6 +132,33 @@ def cmd_wait_probe(sock_path, timeout):
         except (OSError, TimeoutError, ValueError):
             time.sleep(1)
     fail(f"the guest's probe did not answer within {timeout} s")
+
+
+def read_until(sock, marker, limit=1 << 20):
+    """Bytes from `sock` up to and including `marker` (bounded in size; the socket's timeout
+    bounds the wait)."""
+    data = b""
+    while not data.endswith(marker):
+        chunk = sock.recv(4096)
+        if not chunk or len(data) > limit:
+            fail(f"the monitor closed or talked too much: {data[-300:]!r}")
+        data += chunk
+    return data
+
+
+def cmd_monitor(sock_path, command):
+    """One command to QEMU's human monitor on a Unix socket (a device plugged in, say)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(sock_path)
+        read_until(sock, b"(qemu) ")
+        sock.sendall(command.encode() + b"\n")
+        answer = read_until(sock, b"(qemu) ").decode(errors="replace")
+    # The monitor echoes the command (with terminal escapes) before its answer.
+    answer = answer.rsplit("\r\n", 1)[0]
+    if "Error" in answer or "error" in answer:
+        fail(f"{command}: {answer}")
+    print(f"monitor: {command.split()[0]} done")
 
 
 # --- the HTTP API ----------------------------------------------------------------------------
@@ -383,6 +411,19 @@ def check_update_confirmed(api, version, timeout):
     print(f"slot B ({version}) marked good: {booted}")
 
 
+def check_usb_export(api, timeout):
+    """The stick plugged in at power-on is noticed, gets the memories and is ejected."""
+
+    def handled():
+        sticks = api.status()["usb"]["sticks"]
+        return sticks[-1] if sticks and sticks[-1]["state"] != "copying" else None
+
+    stick = until(float(timeout), "the USB stick handled", handled, pause=1)
+    if stick["state"] != "ejected" or stick["filesystem"] != "vfat" or not stick["copied"]:
+        fail(f"the USB export did not end as expected: {stick}")
+    print(f"{stick['partition']} ({stick['filesystem']}): {stick['message']}")
+
+
 CHECKS = {
     "login": check_login,
     "setup-mode": check_setup_mode,
@@ -396,6 +437,7 @@ CHECKS = {
     "update-install": check_update_install,
     "reboot": check_reboot,
     "update-confirmed": check_update_confirmed,
+    "usb-export": check_usb_export,
 }
 
 
@@ -447,6 +489,8 @@ def main(argv):
         cmd_probe(argv[1], argv[2], " ".join(argv[3:]))
     elif len(argv) == 3 and argv[0] == "wait-probe":
         cmd_wait_probe(argv[1], argv[2])
+    elif len(argv) >= 3 and argv[0] == "monitor":
+        cmd_monitor(argv[1], " ".join(argv[2:]))
     elif len(argv) == 2 and argv[0] == "boot-slot":
         cmd_boot_slot(argv[1])
     elif len(argv) >= 3 and argv[0] == "mp4":

@@ -84,6 +84,9 @@ pub struct StickView {
     pub state: StickState,
     /// A sentence for a person: what happened, what to do.
     pub message: String,
+    /// The recorder powered it off (its disappearance that follows is expected, and the outcome
+    /// stays on show).
+    pub powered_off: bool,
     #[serde(flatten)]
     pub progress: CopyProgress,
 }
@@ -236,6 +239,7 @@ impl Exporter {
             filesystem: None,
             state: StickState::Copying,
             message: "Waiting to look at the stick; do not pull it out.".into(),
+            powered_off: false,
             progress: CopyProgress::default(),
         });
     }
@@ -273,10 +277,11 @@ impl Worker {
         }
     }
 
-    /// A stick went away while no copy was running on it.
+    /// A stick went away while no copy was running on it; one the recorder powered off goes
+    /// away because of that, and keeps its outcome on show.
     fn removed(&self, disk: &str) {
         self.exporter.update_stick(disk, |view| {
-            if view.state != StickState::Removed {
+            if !view.powered_off {
                 view.state = StickState::Removed;
             }
         });
@@ -377,7 +382,13 @@ impl Worker {
             return (state, format!("{message} The stick can be pulled out."));
         }
         match system::power_off(&self.settings.sys_block, disk) {
-            Ok(_) => (state, format!("{message} The stick can be pulled out.")),
+            Ok(powered) => {
+                if powered == system::PowerOff::Done {
+                    self.exporter
+                        .update_stick(disk, |view| view.powered_off = true);
+                }
+                (state, format!("{message} The stick can be pulled out."))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, disk, "usb: cannot power the stick off");
                 (
