@@ -1,7 +1,8 @@
 // What the Playwright scripts (tests/browser.mjs, tests/wizard.mjs, tests/update.mjs,
 // tests/usb.mjs and bench/first-frame.mjs) share, so that the way they start Chromium, the screen
-// sizes they use, the login and how a step reports itself are written once. The scenarios, their assertions and each script's
-// output contract (read by the Rust tests) stay in the scripts.
+// sizes they use, the login, how a step reports itself and how a JSON-line scenario ends are
+// written once. The scenarios, their assertions and each script's output contract (read by the
+// Rust tests) stay in the scripts.
 
 import { chromium } from 'playwright-core';
 
@@ -58,4 +59,23 @@ export function stepRunner({ log = console.log, screenshot = async () => {}, onF
 export function finish(failures) {
   console.log(failures ? `FAILED (${failures})` : 'PASSED');
   process.exit(failures ? 1 : 0);
+}
+
+// A scenario whose contract is one line of JSON on stdout (update.mjs, usb.mjs): runs
+// `scenario()` (its steps), records a page error as a failure, closes the browser, prints
+// `result` with `ok` set, and exits non-zero unless every step passed.
+export async function runJsonScenario({ browser, step, errors, result }, scenario) {
+  try {
+    await scenario();
+    await step('no script errors', async () => {
+      if (errors.length) throw new Error(errors.join('\n'));
+    });
+    result.ok = true;
+  } catch {
+    // logged by the step
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(result));
+  process.exit(result.ok ? 0 : 1);
 }

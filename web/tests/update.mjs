@@ -10,7 +10,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PHONE, failureShot, launch, login, stepRunner } from './harness.mjs';
+import { PHONE, failureShot, launch, login, runJsonScenario, stepRunner } from './harness.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -65,7 +65,7 @@ async function waitFor(what, fn, arg, timeout) {
   }
 }
 
-try {
+await runJsonScenario({ browser, step, errors, result }, async () => {
   await step('log in', () => login(page, args.url, args.password, WAIT));
 
   await step('the Firmware section shows slot A running', async () => {
@@ -106,15 +106,4 @@ try {
     await page.waitForTimeout(500); // the bar's width transition
     await page.screenshot({ path: join(args.artifacts, 'phone-firmware-installed.png') });
   });
-
-  await step('no script errors', async () => {
-    if (errors.length) throw new Error(errors.join('\n'));
-  });
-  result.ok = true;
-} catch {
-  // logged by the step
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PHONE, failureShot, launch, login, stepRunner } from './harness.mjs';
+import { PHONE, failureShot, launch, login, runJsonScenario, stepRunner } from './harness.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,7 +49,7 @@ const text = (selector) => page.evaluate((s) => {
   return node ? node.textContent : null;
 }, selector);
 
-try {
+await runJsonScenario({ browser, step, errors, result }, async () => {
   await step('log in', () => login(page, args.url, args.password, WAIT));
 
   await step('the banner says the stick can be pulled out', async () => {
@@ -80,15 +80,4 @@ try {
     const marked = (list.match(/on USB/g) || []).length;
     if (marked !== memories) throw new Error(`${marked} of ${memories} memories say "on USB": ${list}`);
   });
-
-  await step('no script errors', async () => {
-    if (errors.length) throw new Error(errors.join('\n'));
-  });
-  result.ok = true;
-} catch {
-  // logged by the step
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

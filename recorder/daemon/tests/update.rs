@@ -10,7 +10,7 @@ mod daemon_support;
 mod rauc_support;
 mod support;
 
-use daemon_support::web::{exchange, free_port, login, request};
+use daemon_support::web::{exchange, free_port, login, request, run_scenario};
 use daemon_support::{have_tools, Daemon, Recorder, Settings, SmallDisk, ROOT};
 use rauc_support::{output_text, BundleSpec, RaucSystem, Signer, ATTEMPTS};
 use serde_json::Value;
@@ -638,48 +638,19 @@ fn the_update_page_installs_a_bundle_in_a_real_browser() {
     if !daemon_support::web::have_browser(test) {
         return;
     }
-    let repo = daemon_support::web::repo_root();
     let started = Instant::now();
     let rauc = RaucSystem::start();
     let spec = BundleSpec::default();
     let bundle = rauc.bundle(&spec);
     let (port, _recorder, daemon) = start_updating(&rauc, None);
 
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
-    let child = std::process::Command::new("node")
-        .current_dir(repo.join("web"))
-        .args([
-            "tests/update.mjs",
-            "--url",
-            &format!("http://127.0.0.1:{port}"),
-        ])
-        .args(["--password", PASSWORD, "--bundle", bundle.to_str().unwrap()])
-        .args([
-            "--artifacts",
-            artifacts.to_str().unwrap(),
-            "--timeout-s",
-            "90",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("node");
-    let run = support::finish_within(child, "node tests/update.mjs", Duration::from_secs(180));
-    let result: Value = serde_json::from_str(run.text().trim()).unwrap_or(Value::Null);
-    println!(
-        "{}\n{}\nscreenshots: {}",
-        run.text(),
-        run.stderr,
-        artifacts.display()
-    );
-    assert!(
-        run.code == Some(0) && result["ok"] == true,
-        "the update page failed:\n{}\n{}\ndaemon log:\n{}",
-        run.text(),
-        run.stderr,
-        daemon.log_tail()
-    );
+    let url = format!("http://127.0.0.1:{port}");
+    let bundle = bundle.to_str().unwrap();
+    let args = ["--url", &url, "--password", PASSWORD, "--bundle", bundle];
+    let args = [&args[..], &["--timeout-s", "90"]].concat();
+    run_scenario("tests/update.mjs", &args, Duration::from_secs(180), || {
+        format!("daemon log:\n{}", daemon.log_tail())
+    });
     // What the page showed is what happened.
     assert_eq!(daemon.status()["update"]["last"]["result"], "installed");
     assert_eq!(

@@ -6,9 +6,8 @@
 mod daemon_support;
 mod support;
 
-use daemon_support::web::{free_port, have_browser, repo_root};
+use daemon_support::web::{free_port, have_browser, run_scenario};
 use daemon_support::{have_root, have_tools, Settings, SAVE};
-use serde_json::Value;
 use std::time::Duration;
 use support::s;
 use support::stick::Stick;
@@ -44,34 +43,9 @@ fn the_web_app_shows_the_stick_that_received_the_memories() {
         s["usb"]["sticks"][0]["state"] == "ejected"
     });
 
-    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
-    let child = std::process::Command::new("node")
-        .current_dir(repo_root().join("web"))
-        .args([
-            "tests/usb.mjs",
-            "--url",
-            &format!("http://127.0.0.1:{port}"),
-        ])
-        .args(["--password", PASSWORD, "--memories", "1"])
-        .args(["--artifacts", s(&artifacts)])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("node");
-    let run = support::finish_within(child, "node tests/usb.mjs", Duration::from_secs(120));
-    let result: Value = serde_json::from_str(run.text().trim()).unwrap_or(Value::Null);
-    println!(
-        "{}\n{}\nscreenshots: {}",
-        run.text(),
-        run.stderr,
-        artifacts.display()
-    );
-    assert!(
-        run.code == Some(0) && result["ok"] == true,
-        "the web app did not show the stick:\n{}\n{}\ndaemon log:\n{}",
-        run.text(),
-        run.stderr,
-        daemon.log_tail()
-    );
+    let url = format!("http://127.0.0.1:{port}");
+    let args = ["--url", &url, "--password", PASSWORD, "--memories", "1"];
+    run_scenario("tests/usb.mjs", &args, Duration::from_secs(120), || {
+        format!("daemon log:\n{}", daemon.log_tail())
+    });
 }

@@ -91,13 +91,7 @@ pub fn press(args: PressArgs) -> Result<Outcome> {
         button: args.button,
         hold_ms: hold.as_millis() as u64,
     };
-    let response = control::request(&args.socket, &request)?;
-    if !response.ok {
-        bail!(
-            "the recorder refused: {}",
-            response.error.unwrap_or_default()
-        );
-    }
+    ask(&args.socket, &request)?;
     emit(&format!(
         "pressed {:?} for {} ms\n",
         args.button,
@@ -111,13 +105,7 @@ pub fn usb(args: UsbArgs) -> Result<Outcome> {
         action: args.action,
         device: args.device.clone(),
     };
-    let response = control::request(&args.socket, &request)?;
-    if !response.ok {
-        bail!(
-            "the recorder refused: {}",
-            response.error.unwrap_or_default()
-        );
-    }
+    ask(&args.socket, &request)?;
     emit(&format!(
         "{:?} {}: see `moment-recorder status` (usb) for the copy\n",
         args.action, args.device
@@ -126,16 +114,22 @@ pub fn usb(args: UsbArgs) -> Result<Outcome> {
 }
 
 pub fn status(args: StatusArgs) -> Result<Outcome> {
-    let response = control::request(&args.socket, &Request::Status)?;
+    let result = ask(&args.socket, &Request::Status)?;
+    let text = serde_json::to_string_pretty(&result).context("printing the status")?;
+    emit(&format!("{text}\n"))?;
+    Ok(Outcome::Success)
+}
+
+/// Sends one request to the daemon; its result, or an error with the daemon's reason.
+fn ask(socket: &std::path::Path, request: &Request) -> Result<serde_json::Value> {
+    let response = control::request(socket, request)?;
     if !response.ok {
         bail!(
             "the recorder refused: {}",
             response.error.unwrap_or_default()
         );
     }
-    let text = serde_json::to_string_pretty(&response.result).context("printing the status")?;
-    emit(&format!("{text}\n"))?;
-    Ok(Outcome::Success)
+    Ok(response.result)
 }
 
 /// Logs to stderr: journald adds times and the unit under systemd, so they are left out there.

@@ -187,3 +187,43 @@ pub fn have_browser(test: &str) -> bool {
     }
     ok
 }
+
+/// Where the Playwright scenarios leave their screenshots.
+pub fn browser_artifacts() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts")
+}
+
+/// Runs a Playwright scenario of `web/tests/` that prints one JSON line (`{"ok": ...}`) with
+/// `args` and `--artifacts`, within `limit`; prints its output and returns the JSON, or panics
+/// with its output and `context()` (the daemon's log by then) when it did not end with
+/// `"ok": true`.
+pub fn run_scenario(
+    script: &str,
+    args: &[&str],
+    limit: Duration,
+    context: impl FnOnce() -> String,
+) -> Value {
+    let artifacts = browser_artifacts();
+    let artifacts = artifacts.to_str().expect("a UTF-8 target directory");
+    let child = std::process::Command::new("node")
+        .current_dir(repo_root().join("web"))
+        .arg(script)
+        .args(args)
+        .args(["--artifacts", artifacts])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    let run = crate::support::finish_within(child, &format!("node {script}"), limit);
+    let result: Value = serde_json::from_str(run.text().trim()).unwrap_or(Value::Null);
+    println!("{}\n{}\nscreenshots: {artifacts}", run.text(), run.stderr);
+    assert!(
+        run.code == Some(0) && result["ok"] == true,
+        "{script} failed:\n{}\n{}\n{}",
+        run.text(),
+        run.stderr,
+        context()
+    );
+    result
+}
