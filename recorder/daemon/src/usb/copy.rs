@@ -76,8 +76,11 @@ pub struct CopyReport {
 enum CopyError {
     /// Reading the memory on the device.
     Source(io::Error),
-    /// Writing, syncing or renaming on the stick.
+    /// Writing or renaming on the stick.
     Stick(io::Error),
+    /// Writing back what the filesystem had accepted: the device failed (whatever the errno,
+    /// ENOSPC included: the filesystem had reserved the room when it accepted the write).
+    Sync(io::Error),
     /// Read back from the stick, the bytes differ from what was written.
     Mismatch,
     /// The stick's removal was announced.
@@ -182,6 +185,14 @@ pub fn copy_memories(
             }
             Err(CopyError::Stick(e)) => {
                 report.stop = Some(stop_for(&e, cancel, false, "writing to the stick"));
+                break;
+            }
+            Err(CopyError::Sync(e)) => {
+                report.stop = Some(if cancel.load(Ordering::Relaxed) {
+                    Stop::Removed
+                } else {
+                    Stop::Io(format!("syncing {}: {e}", memory.name))
+                });
                 break;
             }
             Err(CopyError::Mismatch) => {
@@ -323,7 +334,7 @@ fn write_verified(
             format!("{written} bytes read, {size} expected: the file changed"),
         )));
     }
-    to.sync_all().map_err(CopyError::Stick)?;
+    to.sync_all().map_err(CopyError::Sync)?;
     forget_cached(&to);
     drop(to);
     let read_back = crc_of(temporary, &mut buffer, cancel)?;

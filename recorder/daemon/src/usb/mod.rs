@@ -352,7 +352,7 @@ impl Worker {
         let mut sync_error = None;
         if !dead {
             if let Err(e) = system::sync_filesystem(&mount_point) {
-                sync_error = Some(format!("syncing the stick failed: {e}"));
+                sync_error = Some(format!("syncing the stick: {e}"));
             }
         }
         if let Err(e) = system::unmount(&mount_point, dead) {
@@ -559,7 +559,7 @@ fn outcome(report: &CopyReport, sync_error: Option<String>, removed: bool) -> (S
             ),
         );
     }
-    match (&report.stop, sync_error) {
+    match (&report.stop, &sync_error) {
         (Some(Stop::ReadOnly), _) => return (StickState::Failed, READ_ONLY.into()),
         (Some(Stop::Failed(why)), _) => {
             return (
@@ -567,7 +567,7 @@ fn outcome(report: &CopyReport, sync_error: Option<String>, removed: bool) -> (S
                 format!("Copying stopped: {why}. {copied}."),
             )
         }
-        (Some(Stop::Io(why)), _) => {
+        (Some(Stop::Io(why)), _) | (None, Some(why)) => {
             return (
                 StickState::Failed,
                 format!(
@@ -576,7 +576,6 @@ fn outcome(report: &CopyReport, sync_error: Option<String>, removed: bool) -> (S
                 ),
             )
         }
-        (None, Some(why)) => return (StickState::Failed, format!("{why}. {copied}.")),
         (Some(Stop::Removed), _) | (None, None) => {}
     }
     let mut problems = Vec::new();
