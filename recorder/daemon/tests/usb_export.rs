@@ -207,7 +207,9 @@ fn a_full_stick_gets_what_fits_and_says_how_much_more_is_needed() {
     let dir = tempfile::tempdir().unwrap();
     // 24 MiB with ext4's journal and metadata leaves room for two of these, not three.
     let stick = Stick::ext4(dir.path(), "24M");
-    let names: Vec<String> = (0..3).map(|n| camera.save(n, 7 << 20)).collect();
+    for n in 0..3 {
+        camera.save(n, 7 << 20);
+    }
     let local_before = camera.local();
 
     let view = camera.plug(&stick);
@@ -236,7 +238,6 @@ fn a_full_stick_gets_what_fits_and_says_how_much_more_is_needed() {
     }
     assert_eq!(camera.exported(), names_of(&on_stick));
     assert_eq!(camera.local(), local_before);
-    assert_eq!(names.len(), 3);
 }
 
 #[test]

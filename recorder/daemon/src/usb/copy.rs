@@ -9,7 +9,7 @@ use super::probe::Filesystem;
 use crate::memories::{free_bytes, is_memory_name, Memory, MemoryStore};
 use serde::Serialize;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Bytes per read and write.
@@ -303,7 +303,7 @@ fn copy_one(
 /// Writes `source` to `temporary`, syncs it, and reads it back from the stick to compare.
 fn write_verified(
     source: &Path,
-    temporary: &PathBuf,
+    temporary: &Path,
     size: u64,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(u64),

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::memories::Sidecar;
+use std::path::PathBuf;
 
 struct Fixture {
     _tmp: tempfile::TempDir,
