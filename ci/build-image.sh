@@ -4,10 +4,10 @@
 # moment_zero2w_defconfig with this repository's external tree, and leaves sdcard.img.xz,
 # sdcard.img.bmap and the .raucb bundle in OUT/dist.
 #   ci/build-image.sh [OUT]            (default OUT: ./output-image, ignored by git)
-#   ci/build-image.sh --pin-rclone [OUT]
-#                                      once per rclone version bump: downloads and vendors
-#                                      rclone, writes its hashes into rclone.hash (review and
-#                                      commit them), and stops
+#   ci/build-image.sh --pin [OUT]     once per version bump of rclone or the kernel: downloads
+#                                      the files no upstream hash exists for (rclone vendored by
+#                                      Buildroot, GitHub's kernel tarball), writes their hashes
+#                                      over the placeholders (review and commit them), and stops
 #   MOMENT_RAUC_KEY, MOMENT_RAUC_CERT  release signing key and CA certificate; without them a
 #                                      development pair is made by ci/rauc-dev-keys.sh
 # Downloads are cached in OUT/dl (BR2_DL_DIR); with it in place the build runs offline.
@@ -15,22 +15,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 readonly BR_VERSION="2025.02.16"
-# sha256 of buildroot-$BR_VERSION.tar.xz as the release's signed statement
-# (buildroot-$BR_VERSION.tar.xz.sign) gives it. It could not be downloaded where this tree was
-# written; the value is the one two independent public build trees record for this release, one
-# of them after checking the statement's signature. fetch_buildroot also requires the statement
-# it downloads to name this same hash, and checks its signature when gpg has the key.
-readonly BR_SHA256="15305e3d366eeaf4a5ecaf2ed42f685fd6af7fe5dbf1f62e1de5f46ee83225e2"
+# sha256 of buildroot-$BR_VERSION.tar.xz: the release tarball in ../shared/upstream, which
+# ci/check-buildroot.sh checks the tree against (the same value there). fetch_buildroot also
+# requires the release's signed statement to name this same hash, and checks its signature
+# when gpg has the key.
+readonly BR_SHA256="2d9b55d32b4e5df5253f9fb01b88b74bc0a57a338b9d1d4ac37d145c0697ade2"
 readonly BR_URL="https://buildroot.org/downloads/buildroot-${BR_VERSION}.tar.xz"
-readonly RCLONE_HASH_FILE="buildroot-external/package/rclone/rclone.hash"
+# Hash files with lines that only a first online download can fill (PLACEHOLDER), and the
+# Buildroot package whose download each one covers.
+readonly PINNED=("buildroot-external/package/rclone/rclone.hash:rclone"
+  "buildroot-external/patches/linux/linux.hash:linux")
 REPO="$(pwd)"
 readonly REPO
-PIN_RCLONE=false
-if [[ "${1:-}" == "--pin-rclone" ]]; then
-  PIN_RCLONE=true
+PIN=false
+if [[ "${1:-}" == "--pin" ]]; then
+  PIN=true
   shift
 fi
-readonly PIN_RCLONE
+readonly PIN
 OUT="$(realpath -m "${1:-output-image}")"
 readonly OUT
 
@@ -69,42 +71,66 @@ fetch_buildroot() {
 }
 
 check_pins() {
-  if grep -q PLACEHOLDER buildroot-external/package/*/*.hash; then
-    echo "build-image: a package hash is still a placeholder:" >&2
-    grep -l PLACEHOLDER buildroot-external/package/*/*.hash >&2
-    echo "build-image: each .hash file says how to produce it" >&2
+  if grep -q PLACEHOLDER "${PINNED[@]%%:*}"; then
+    echo "build-image: a download's hash is still a placeholder:" >&2
+    grep -l PLACEHOLDER "${PINNED[@]%%:*}" >&2
+    echo "build-image: run 'bash ci/build-image.sh --pin' once on a machine with internet" >&2
     exit 1
   fi
 }
 
-# Trust on first use, once per version bump: Buildroot vendors rclone's Go modules into a
-# tarball of its own, so no upstream hash exists for it. Download with the hash file set aside,
-# then write the tarball's and the licence file's hashes for review and commit.
-pin_rclone() {
-  local pending="$RCLONE_HASH_FILE.pending"
-  mv "$RCLONE_HASH_FILE" "$pending"
-  trap 'mv "$pending" "$RCLONE_HASH_FILE"' EXIT
+restore_pinned() {
+  local entry
+  for entry in "${PINNED[@]}"; do
+    mv "${entry%%:*}.pending" "${entry%%:*}"
+  done
+}
+
+# Trust on first use, once per version bump: no upstream hash exists for these downloads.
+# Download them with the placeholder files set aside and hash checks not forced, then write
+# each placeholder line's hash (a download, or a file inside it) for review and commit.
+pin_downloads() {
+  local entry file packages=()
+  for entry in "${PINNED[@]}"; do
+    file="${entry%%:*}"
+    packages+=("${entry##*:}-source")
+    mv "$file" "$file.pending"
+  done
+  trap restore_pinned EXIT
   local make=(make -C "$OUT/buildroot-$BR_VERSION" O="$OUT/build"
     BR2_EXTERNAL="$REPO/buildroot-external" BR2_DL_DIR="$OUT/dl")
   "${make[@]}" moment_zero2w_defconfig
-  "${make[@]}" rclone-source
+  "${make[@]}" BR2_DOWNLOAD_FORCE_CHECK_HASHES= "${packages[@]}"
+  restore_pinned
   trap - EXIT
-  mv "$pending" "$RCLONE_HASH_FILE"
-  write_rclone_hashes "$OUT/dl/rclone"
+  for entry in "${PINNED[@]}"; do
+    write_pinned_hashes "${entry%%:*}" "$OUT/dl/${entry##*:}"
+  done
+  echo "build-image: pinned; review and commit ${PINNED[*]%%:*}"
 }
 
-write_rclone_hashes() {
-  local dir="$1" tarball name copying
-  tarball="$(find "$dir" -maxdepth 1 -name 'rclone-*-go2.tar.gz' -print -quit)"
-  [[ -n "$tarball" ]] || { echo "build-image: no vendored rclone tarball in $dir" >&2; exit 1; }
-  name="$(basename "$tarball")"
-  copying="$(tar -xOzf "$tarball" --wildcards '*/COPYING' | sha256sum | cut -d' ' -f1)"
-  sed -i -E \
-    -e "s|^sha256 +[^ ]+ +$name\$|sha256  $(sha256sum "$tarball" | cut -d' ' -f1)  $name|" \
-    -e "s|^sha256 +[^ ]+ +COPYING\$|sha256  $copying  COPYING|" \
-    "$RCLONE_HASH_FILE"
-  grep -q PLACEHOLDER "$RCLONE_HASH_FILE" && { echo "build-image: $name not in $RCLONE_HASH_FILE" >&2; exit 1; }
-  echo "build-image: pinned $name; review and commit $RCLONE_HASH_FILE"
+# The sha256 of NAME: the downloaded file itself, or the file of that name in the download.
+pinned_hash() { # DL_DIR NAME
+  local dir="$1" name="$2" tarball
+  if [[ -f "$dir/$name" ]]; then
+    sha256sum "$dir/$name" | cut -d' ' -f1
+    return
+  fi
+  tarball="$(find "$dir" -maxdepth 1 -name '*.tar.*' -print -quit)"
+  [[ -n "$tarball" ]] || { echo "build-image: nothing downloaded in $dir" >&2; exit 1; }
+  tar -xOf "$tarball" --wildcards "*/$name" | sha256sum | cut -d' ' -f1
+}
+
+write_pinned_hashes() { # HASH_FILE DL_DIR
+  local file="$1" dir="$2" name hash
+  while read -r name; do
+    hash="$(pinned_hash "$dir" "$name")"
+    sed -i -E "s|^sha256 +PLACEHOLDER[^ ]* +$name\$|sha256  $hash  $name|" "$file"
+  done < <(awk '$1 == "sha256" && $2 ~ /^PLACEHOLDER/ { print $3 }' "$file")
+  if grep -q PLACEHOLDER "$file"; then
+    echo "build-image: $file still has a placeholder" >&2
+    exit 1
+  fi
 }
 
 signing_keys() {
@@ -132,9 +158,9 @@ collect() {
 }
 
 main() {
-  if "$PIN_RCLONE"; then
+  if "$PIN"; then
     fetch_buildroot
-    pin_rclone
+    pin_downloads
     return
   fi
   check_pins
