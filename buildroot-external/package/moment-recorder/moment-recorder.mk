@@ -17,14 +17,19 @@ MOMENT_RECORDER_SUBDIR = recorder/daemon
 
 # Vendoring. Buildroot's cargo infrastructure vendors a crate's dependencies when it
 # downloads the source tarball (support/download/cargo-post-process); a local source is never
-# downloaded, so that step does not run. This hook does the same after the rsync: `cargo
-# vendor --locked` into VENDOR/ and a .cargo/config.toml that replaces crates.io with it.
-# CARGO_HOME lives in the download directory, so the crates are fetched once and every later
-# build (and a build with BR2_DL_DIR copied to a machine without internet) runs offline.
-# Cargo.lock pins every crate; --locked refuses to change it.
+# downloaded, so this hook does the same in the local package's extract step, the rsync:
+# `cargo vendor --locked` into VENDOR/ and a .cargo/config.toml that replaces crates.io with it.
+# Buildroot runs that step before the package's dependencies, so the hook must bring its own
+# cargo, as the download step does for downloaded cargo packages: host-rustc is an order-only
+# prerequisite of the rsync (below), and with BR2_PER_PACKAGE_DIRECTORIES this package's host
+# directory is filled with host-rustc's before cargo runs. CARGO_HOME is the download
+# directory's (BR_CARGO_HOME), locked as cargo-post-process locks it, so parallel packages never
+# share a half-written registry, the crates are fetched once, and a build with BR2_DL_DIR
+# copied to a machine without internet runs offline. Cargo.lock pins every crate.
 define MOMENT_RECORDER_VENDOR_CRATES
-	mkdir -p $(@D)/.cargo
-	cd $(@D) && $(PKG_CARGO_ENV) CARGO_HOME=$(BR2_DL_DIR)/br-cargo-home \
+	$(call prepare-per-package-directory,host-rustc)
+	mkdir -p $(@D)/.cargo $(BR_CARGO_HOME)
+	cd $(@D) && $(PKG_COMMON_CARGO_ENV) flock $(BR_CARGO_HOME)/.br-lock \
 		$(HOST_DIR)/bin/cargo vendor --locked --versioned-dirs VENDOR \
 		> $(@D)/.cargo/config.toml
 endef
@@ -39,3 +44,5 @@ define MOMENT_RECORDER_INSTALL_TARGET_CMDS
 endef
 
 $(eval $(cargo-package))
+
+$(MOMENT_RECORDER_TARGET_RSYNC): | host-rustc
