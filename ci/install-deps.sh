@@ -4,7 +4,8 @@
 # the filesystem tools for ci/check-image.sh and the USB export tests, which also need
 # exfatprogs; rauc, dbus and openssl for the update tests' RAUC system,
 # recorder/daemon/tests/rauc_support; QEMU, mmdebstrap and kmod for the whole-system boot test,
-# tests/qemu-boot.sh) and the web app's npm packages
+# tests/qemu-boot.sh; make, a C compiler, rsync and check-package's python3-magic and flake8 for
+# the real Buildroot's checks, ci/check-buildroot.sh) and the web app's npm packages
 # (hls.js, served by the recorder; playwright-core, which drives Chromium). Idempotent and quiet
 # when everything is already there.
 set -euo pipefail
@@ -14,7 +15,8 @@ readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl
   hostapd dnsmasq-base wpasupplicant iw udhcpc busybox iproute2
   genimage u-boot-tools systemd squashfs-tools dosfstools mtools fdisk e2fsprogs
   rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-  qemu-user-static rauc dbus openssl exfatprogs qemu-system-x86 mmdebstrap kmod)
+  qemu-user-static rauc dbus openssl exfatprogs qemu-system-x86 mmdebstrap kmod
+  make gcc g++ rsync file bc cpio unzip python3-magic flake8)
 
 # The aarch64 cross-check (ci/cross-check.sh) needs Debian's arm64 standard library for Rust.
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
