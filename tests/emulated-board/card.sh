@@ -21,6 +21,7 @@ fetch_parts() {
   else
     cp "$WORK/kernel/boot/vmlinuz-"* "$KERNEL_IMAGE"
   fi
+  image="${image%:*}"
   log "kernel ${image#linux-image-}, Image $(($(stat -c %s "$KERNEL_IMAGE") / 1048576)) MiB"
 }
 
