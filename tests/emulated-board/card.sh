@@ -25,6 +25,18 @@ fetch_parts() {
   log "kernel ${image#linux-image-}, Image $(($(stat -c %s "$KERNEL_IMAGE") / 1048576)) MiB"
 }
 
+# booti moves the Image to 0x200000 (2 MiB aligned); the kernel with its BSS (the header's
+# image_size) must end below fdt_addr_r, where the DTB goes (uboot-env.txt's layout).
+check_kernel_fits() {
+  python3 - "$KERNEL_IMAGE" "$(sed -n 's/^fdt_addr_r=//p' board/zero2w/uboot-env.txt)" <<'PY'
+import struct, sys
+with open(sys.argv[1], "rb") as image:
+    size = struct.unpack_from("<Q", image.read(24), 16)[0]
+end, fdt = 0x200000 + size, int(sys.argv[2], 16)
+sys.exit(f"the kernel ends at {end:#x}, past fdt_addr_r {fdt:#x}" if end > fdt else 0)
+PY
+}
+
 # The marker line tells the test which slot's initrd ran, the DTB's model and the command line.
 make_initrd() { # SLOT
   local dir="$WORK/initrd-$1"
@@ -82,6 +94,7 @@ make_card() { # OUTPUT
 build_card() { # BOOT_CMD OUTPUT
   mkdir -p "$WORK/in"
   [[ -n "${KERNEL_IMAGE:-}" ]] || fetch_parts
+  check_kernel_fits || die "uboot-env.txt's addresses do not fit this kernel"
   [[ -s "$WORK/in/rootfs-A.squashfs" ]] || make_slot A
   [[ -s "$WORK/in/rootfs-B.squashfs" ]] || make_slot B
   make_boot_files "$1"
