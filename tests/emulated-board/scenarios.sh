@@ -130,10 +130,13 @@ scenario_slot_choice() {
 
 scenario_stale_fdt_addr() {
   new_card c
+  # As the old script left a card: a saved fdt_addr, and no ramdisk_addr_r (added since).
   env_set c fdt_addr "$STALE_FDT_ADDR"
+  env_set c ramdisk_addr_r
   power_on c c-stale-fdt-addr
   check c-stale-fdt-addr-boots marker_shows A 2
   check c-stale-fdt-addr-gone only_own_vars c
+  check c-defaults-filled-in env_is c ramdisk_addr_r 0x02700000
   return "$FAILED"
 }
 
