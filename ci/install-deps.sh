@@ -16,7 +16,8 @@ readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl
   genimage u-boot-tools systemd squashfs-tools dosfstools mtools fdisk e2fsprogs
   rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   qemu-user-static rauc dbus openssl exfatprogs qemu-system-x86 mmdebstrap kmod
-  make gcc g++ rsync file bc cpio unzip python3-magic flake8)
+  qemu-system-arm bison flex libssl-dev bc device-tree-compiler libgnutls28-dev make xxd cpio
+  libubootenv-tool gcc g++ rsync file unzip python3-magic flake8)
 
 # The aarch64 cross-check (ci/cross-check.sh) needs Debian's arm64 standard library for Rust.
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

@@ -29,6 +29,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 readonly HERE=tests/qemu-boot
+# shellcheck source=tests/apt-fetch.sh
+source tests/apt-fetch.sh
 readonly SUITE=bookworm
 readonly MIRROR=http://deb.debian.org/debian
 # What the image's units and scripts run, from Debian (Buildroot builds the same tools).
@@ -102,26 +104,11 @@ free_port() {
 
 # --- downloads ------------------------------------------------------------------------------
 
-# apt_fetch PACKAGE DIR: the package's files unpacked into DIR (the .deb kept in the cache).
-apt_fetch() {
-  local package="$1" dir="$2" deb
-  mkdir -p "$CACHE" "$dir"
-  deb="$(find "$CACHE" -maxdepth 1 -name "${package}_*.deb" | head -n 1)"
-  if [[ -z "$deb" ]]; then
-    # As root, apt warns that it downloads without its sandbox user: expected here. A failed
-    # download is reported below, by the missing file.
-    (cd "$CACHE" && apt-get download -qq "$package" 2>&1 | { grep -v 'unsandboxed' || true; } >&2) || true
-    deb="$(find "$CACHE" -maxdepth 1 -name "${package}_*.deb" | head -n 1)"
-  fi
-  [[ -n "$deb" ]] || die "apt-get download $package failed"
-  dpkg-deb -x "$deb" "$dir"
-}
-
 fetch_kernel() {
   local image
   image="$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')"
   [[ -n "$image" ]] || die "no linux-image-amd64 in apt's lists (apt-get update)"
-  apt_fetch "$image" "$WORK/kernel"
+  apt_fetch "$CACHE" "$image" "$WORK/kernel" || die "no kernel"
   KVER="${image#linux-image-}"
   depmod -b "$WORK/kernel" "$KVER"
 }
@@ -217,7 +204,7 @@ add_test_parts() {
 make_initramfs() {
   local dir="$WORK/initramfs" module modules=()
   mkdir -p "$dir"/{bin,dev,proc,sys,modules,newroot}
-  apt_fetch busybox-static "$WORK/busybox"
+  apt_fetch "$CACHE" busybox-static "$WORK/busybox" || die "no busybox"
   install -m 0755 "$WORK/busybox/bin/busybox" "$dir/bin/busybox"
   install -m 0755 "$HERE/init" "$dir/init"
   # The SD host and card, the root's squashfs, /data's ext4, /boot's vfat, the network card.

@@ -1,4 +1,5 @@
-# moment-recorder boot script (compiled to boot.scr with mkimage -T script).
+# moment-recorder boot script (compiled to boot.scr with mkimage -T script), run by the bootcmd
+# of board/zero2w/uboot-env.txt.
 # A/B boot counting as RAUC's U-Boot backend expects: BOOT_ORDER lists the slots to try,
 # BOOT_x_LEFT the attempts each has left. Every boot takes one attempt from the first slot that
 # has any; `rauc status mark-good` (moment-mark-good.service, once the recorder is healthy)
@@ -11,6 +12,7 @@ test -n "${BOOT_B_LEFT}" || setenv BOOT_B_LEFT 3
 
 setenv boot_part
 setenv boot_slot
+setenv boot_reset
 for slot in ${BOOT_ORDER}; do
 	if test -n "${boot_part}"; then
 		true
@@ -24,24 +26,52 @@ for slot in ${BOOT_ORDER}; do
 		setenv boot_slot B
 	fi
 done
-
 if test -z "${boot_part}"; then
 	echo "moment: no slot has attempts left; resetting both to 3"
 	setenv BOOT_A_LEFT 3
 	setenv BOOT_B_LEFT 3
-	saveenv
-	reset
+	setenv boot_reset 1
 fi
+
+# Save only our own variables: the default environment (uboot-env.txt) plus the counters and
+# machine_id. The runtime environment also holds what the firmware and U-Boot found at this
+# boot (fdt_addr, fdtfile, serial#, board_rev, fdtcontroladdr...); U-Boot sets fdt_addr only
+# when the environment lacks it, so a saved one would outlive a firmware that moves the DTB.
+# Hence: runtime environment to RAM, back to the defaults, the counters on top, save, then the
+# runtime environment again (over the defaults, which fill in what an older card lacks).
+# env_text is a shell variable, not an environment one: `env default -a` leaves it. The text
+# goes to fdt_addr_r, unused until the DTB is copied there below.
+env_text=${fdt_addr_r}
+env export -t -s 0x4000 ${env_text}
+env default -a
+env import -t ${env_text} - BOOT_ORDER BOOT_A_LEFT BOOT_B_LEFT machine_id
 saveenv
+env import -t ${env_text} -
+test -z "${boot_reset}" || reset
 echo "moment: booting slot ${boot_slot} (A left ${BOOT_A_LEFT}, B left ${BOOT_B_LEFT})"
 
-# The firmware merged cmdline.txt into the device tree it passed (at ${fdt_addr}); keep it and
-# add the slot's root and RAUC's slot name.
-fdt addr ${fdt_addr}
+# The DTB U-Boot runs on (fdtcontroladdr) is the one the firmware handed over at this boot,
+# with cmdline.txt merged into /chosen/bootargs. Never ${fdt_addr}: an old boot script saved
+# it, and a card may still carry a stale one. Copied to fdt_addr_r, where booti has room to
+# add to it (fdt move needs a working DTB first).
+fdt addr ${fdtcontroladdr}
+fdt move ${fdtcontroladdr} ${fdt_addr_r}
 fdt get value firmware_args /chosen bootargs
 setenv bootargs "${firmware_args} root=/dev/mmcblk0p${boot_part} rauc.slot=${boot_slot}"
+# machine_id (set once from Linux with fw_setenv) keeps the machine ID across boots of the
+# read-only root; passed only when it is 32 lowercase hex digits (U-Boot's regex has no ranges).
+setenv machine_id_shape
+test -z "${machine_id}" || setexpr machine_id_shape gsub "[0123456789abcdef]" "x" "${machine_id}"
+if test "${machine_id_shape}" = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; then
+	setenv bootargs "${bootargs} systemd.machine_id=${machine_id}"
+fi
 
 load mmc 0:${boot_part} ${kernel_addr_r} /boot/Image
-booti ${kernel_addr_r} - ${fdt_addr}
+setenv boot_initrd -
+if test -e mmc 0:${boot_part} /boot/initrd; then
+	load mmc 0:${boot_part} ${ramdisk_addr_r} /boot/initrd
+	setenv boot_initrd ${ramdisk_addr_r}:${filesize}
+fi
+booti ${kernel_addr_r} ${boot_initrd} ${fdt_addr_r}
 echo "moment: slot ${boot_slot} did not boot"
 reset
