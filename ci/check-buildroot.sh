@@ -68,27 +68,32 @@ check_package() {
   step "check-package: ${#files[@]} files; only the ${#ALLOWED_WARNINGS[@]} placeholder hashes warn"
 }
 
-# The rsync (a local package's extract step) must have host-rustc before it, also with
+# Hooks into Buildroot's steps. The rsync (a local package's extract step) must have host-rustc before it, also with
 # per-package directories, and the vendoring hook must lock the shared cargo home.
-check_vendoring() {
-  local rule hook
+check_hooks() {
+  local rule hook uboot_hooks
   cp "$OUT/.config" "$SCRATCH/config.plain"
   echo 'BR2_PER_PACKAGE_DIRECTORIES=y' >>"$OUT/.config"
   br_make olddefconfig >/dev/null 2>&1
   rule="$(br_make -p printvars VARS=MOMENT_RECORDER_VERSION 2>/dev/null |
     grep -E '^[^ ]*/moment-recorder-local/\.stamp_rsynced: \|' || true)"
   hook="$(br_make printvars VARS=MOMENT_RECORDER_VENDOR_CRATES RAW_VARS=YES)"
+  uboot_hooks="$(br_make printvars VARS=UBOOT_POST_EXTRACT_HOOKS)"
   cp "$SCRATCH/config.plain" "$OUT/.config"
   [[ "$rule" == *" host-rustc"* ]] || fail "vendoring: the rsync step is not ordered after host-rustc: $rule"
   [[ "$hook" == *"prepare-per-package-directory,host-rustc"* && "$hook" == *flock* ]] ||
     fail "vendoring: the hook neither fills its per-package host directory nor locks CARGO_HOME"
-  step "vendoring: host-rustc before the rsync, per-package host directory filled, cargo home locked"
+  # U-Boot's compiled-in environment is uboot-env.txt only if this hook copies it in.
+  [[ "$uboot_hooks" == *MOMENT_UBOOT_DEFAULT_ENV* ]] ||
+    fail "uboot: external.mk's hook that installs the default environment is not in effect"
+  step "vendoring: host-rustc before the rsync, per-package host directory filled, cargo home locked;" \
+    "U-Boot's default environment hook in effect"
 }
 
+# U-Boot's merged configuration is the emulated board's build (done once, reused there).
 check_resolved() {
-  local uboot_config
-  uboot_config="${MOMENT_UBOOT_CONFIG:-$(tests/emulated-board/build-uboot.sh --config-path)}"
-  /usr/bin/python3 ci/buildroot_checks.py "$BR" "$OUT" "$uboot_config"
+  tests/emulated-board/build-uboot.sh >/dev/null
+  /usr/bin/python3 ci/buildroot_checks.py "$BR" "$OUT" target/emulated-board/u-boot-2023.01/.config
 }
 
 main() {
@@ -96,7 +101,7 @@ main() {
   unpack
   check_defconfig
   check_package
-  check_vendoring
+  check_hooks
   check_resolved
   step "all checks passed in $((SECONDS - started)) s"
 }
