@@ -68,8 +68,9 @@ check_package() {
   step "check-package: ${#files[@]} files; only the ${#ALLOWED_WARNINGS[@]} placeholder hashes warn"
 }
 
-# Hooks into Buildroot's steps. The rsync (a local package's extract step) must have host-rustc before it, also with
-# per-package directories, and the vendoring hook must lock the shared cargo home.
+# Our hooks into Buildroot's steps. The rsync (a local package's extract step) must have
+# host-rustc before it, also with per-package directories, and the vendoring hook must lock the
+# shared cargo home.
 check_hooks() {
   local rule hook uboot_hooks
   cp "$OUT/.config" "$SCRATCH/config.plain"
