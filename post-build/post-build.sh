@@ -51,6 +51,10 @@ make_mount_points() {
   install -d -m 0755 "$TARGET/data" "$TARGET/boot" "$TARGET/etc/moment-recorder"
   # Empty: systemd mounts a transient ID over it; etc-machine\x2did.mount then the kept one.
   : >"$TARGET/etc/machine-id"
+  # Buildroot's skeleton links resolv.conf to /tmp, but udhcpc's default script writes it from
+  # the recorder's process tree, whose /tmp is private (PrivateTmp=): no other unit, and so not
+  # systemd-timesyncd, would see DHCP's DNS servers. /run is shared (tmpfiles makes the file).
+  ln -sfn ../run/resolv.conf "$TARGET/etc/resolv.conf"
   # avahi's services directory is fixed at build time: point it at the recorder's.
   rm -rf "$TARGET/etc/avahi/services"
   mkdir -p "$TARGET/etc/avahi"
