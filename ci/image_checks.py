@@ -5,7 +5,7 @@
                                    external tree's packages (Config.in sourced, .mk included)
   image_checks.py rootfs ROOT      a root tree after post-build.sh and data-seed.sh: fstab,
                                    enabled and masked units, mount points, run-time writes,
-                                   resolv.conf outside private /tmp
+                                   resolv.conf outside private /tmp, avahi's chroot
   image_checks.py layout IMAGE     the partition table genimage wrote (sfdisk -J) against
                                    LAYOUT below, and the U-Boot environment offsets
                                    (fw_env.config, uboot.fragment, genimage.cfg) clear of it
@@ -340,6 +340,37 @@ def check_resolv_conf(root):
     return problems
 
 
+def ini_value(text, section, key, default):
+    """KEY's last value in [SECTION] of an ini-style file (avahi-daemon.conf)."""
+    current, value = None, default
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            current = line
+        elif current == f"[{section}]" and "=" in line and not line.startswith(("#", ";")):
+            name, _, found = line.partition("=")
+            if name.strip() == key:
+                value = found.strip()
+    return value
+
+
+def check_avahi_chroot(root):
+    """avahi-daemon chroots into /etc/avahi (Buildroot builds it with the chroot on): a services
+    directory that links out of /etc/avahi is empty inside the chroot."""
+    services = root / "etc/avahi/services"
+    if not services.is_symlink():
+        return []
+    target = resolve_in_root(root, "/etc/avahi/services")
+    if Path("/etc/avahi") in target.parents:
+        return []
+    conf = root / "etc/avahi/avahi-daemon.conf"
+    chroot = ini_value(conf.read_text(), "server", "enable-chroot", "yes") if conf.is_file() else "yes"
+    if chroot.lower() != "no":
+        return [f"/etc/avahi/services leads to {target}, outside avahi's chroot: "
+                f"avahi-daemon.conf needs enable-chroot=no in [server] (it is {chroot!r})"]
+    return []
+
+
 def check_rootfs(root):
     import tomllib
 
@@ -378,6 +409,7 @@ def check_rootfs(root):
     services = root / "etc/avahi/services"
     if not services.is_symlink() or str(services.readlink()) != "/run/moment-recorder/avahi":
         problems.append("/etc/avahi/services does not point at /run/moment-recorder/avahi")
+    problems += check_avahi_chroot(root)
     problems += check_resolv_conf(root)
     release = (root / "usr/lib/os-release").read_text()
     if 'VERSION_ID="check-1"' not in release:
