@@ -5,7 +5,8 @@
                                    external tree's packages (Config.in sourced, .mk included)
   image_checks.py rootfs ROOT      a root tree after post-build.sh and data-seed.sh: fstab,
                                    enabled and masked units, mount points, run-time writes,
-                                   resolv.conf outside private /tmp, avahi's chroot
+                                   resolv.conf outside private /tmp, avahi's chroot, the
+                                   machine ID left to systemd
   image_checks.py layout IMAGE     the partition table genimage wrote (sfdisk -J) against
                                    LAYOUT below, and the U-Boot environment offsets
                                    (fw_env.config, uboot.fragment, genimage.cfg) clear of it
@@ -371,6 +372,18 @@ def check_avahi_chroot(root):
     return []
 
 
+def check_machine_id(root):
+    """systemd itself mounts the ID over an empty /etc/machine-id on a read-only root, before any
+    unit runs; a unit of that mount's name is taken as active and never mounts anything."""
+    problems = []
+    for directory in (root / UNIT_DIR, root / "etc/systemd/system"):
+        for unit in directory.glob("*.mount"):
+            where = unit_setting(unit.read_text(), "Where")
+            if unit.name == "etc-machine\\x2did.mount" or where == ["/etc/machine-id"]:
+                problems.append(f"{unit.relative_to(root)} mounts over /etc/machine-id, which systemd owns")
+    return problems
+
+
 def check_rootfs(root):
     import tomllib
 
@@ -411,6 +424,7 @@ def check_rootfs(root):
         problems.append("/etc/avahi/services does not point at /run/moment-recorder/avahi")
     problems += check_avahi_chroot(root)
     problems += check_resolv_conf(root)
+    problems += check_machine_id(root)
     release = (root / "usr/lib/os-release").read_text()
     if 'VERSION_ID="check-1"' not in release:
         problems.append("os-release does not carry the version")
@@ -439,7 +453,7 @@ def check_rootfs(root):
         problems.append("ring.device is not the ring partition /dev/mmcblk0p5")
 
     # data-seed.sh's work: the bind mounts' sources exist.
-    for path in ("data/etc/moment-recorder/config.toml", "data/etc/machine-id", "data/timesync",
+    for path in ("data/etc/moment-recorder/config.toml", "data/timesync",
                  "data/rclone", "data/rauc", "data/memories", "data/state"):
         if not (root / path).exists():
             problems.append(f"data-seed.sh did not make /{path}")

@@ -49,7 +49,8 @@ FSTAB
 
 make_mount_points() {
   install -d -m 0755 "$TARGET/data" "$TARGET/boot" "$TARGET/etc/moment-recorder"
-  # Empty: systemd mounts a transient ID over it; etc-machine\x2did.mount then the kept one.
+  # Empty: systemd mounts the ID over it, the one the boot loader passes on the kernel command
+  # line (systemd.machine_id=, kept in the U-Boot environment by moment-machine-id.service).
   : >"$TARGET/etc/machine-id"
   # Buildroot's skeleton links resolv.conf to /tmp, but udhcpc's default script writes it from
   # the recorder's process tree, whose /tmp is private (PrivateTmp=): no other unit, and so not
