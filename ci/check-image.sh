@@ -109,14 +109,17 @@ check_layout() {
   mdir -i "$dir/out/sdcard.img@@8M" ::/boot.scr >/dev/null || fail "layout: boot.scr is not on p1"
 }
 
-# A root tree as Buildroot leaves it before post-build.sh: busybox, its skeleton's fstab, the
-# upstream units of the Wi-Fi tools enabled the way their packages do, then the overlay.
+# A root tree as Buildroot leaves it before post-build.sh: busybox, its skeleton's fstab and
+# resolv.conf link, the upstream units of the Wi-Fi tools enabled the way their packages do,
+# then the overlay.
 make_rootfs() { # ROOT
   local root="$1" unit
   mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/lib,etc,dev,proc,sys,tmp,run,var,root}
   cp "$(command -v busybox)" "$root/bin/busybox"
   for applet in sh ls mount cat; do ln -s busybox "$root/bin/$applet"; done
   printf '/dev/root\t/\text2\trw,noauto\t0\t1\nproc\t/proc\tproc\tdefaults\t0\t0\n' >"$root/etc/fstab"
+  # Buildroot's system/skeleton links resolv.conf into /tmp; post-build.sh must move it.
+  ln -s ../tmp/resolv.conf "$root/etc/resolv.conf"
   mkdir -p "$root/$UNIT_DIR/multi-user.target.wants" "$root/etc/systemd/system/multi-user.target.wants"
   for unit in hostapd.service dnsmasq.service wpa_supplicant.service; do
     printf '[Service]\nExecStart=/usr/sbin/%s\n[Install]\nWantedBy=multi-user.target\n' "${unit%.service}" >"$root/$UNIT_DIR/$unit"

@@ -4,7 +4,9 @@
   image_checks.py kconfig BR_DIR   BR2_ symbols, legacy symbols, upstream packages, the
                                    external tree's packages (Config.in sourced, .mk included)
   image_checks.py rootfs ROOT      a root tree after post-build.sh and data-seed.sh: fstab,
-                                   enabled and masked units, mount points, run-time writes
+                                   enabled and masked units, mount points, run-time writes,
+                                   resolv.conf outside private /tmp, avahi's chroot, the
+                                   machine ID left to systemd
   image_checks.py layout IMAGE     the partition table genimage wrote (sfdisk -J) against
                                    LAYOUT below, and the U-Boot environment offsets
                                    (fw_env.config, uboot.fragment, genimage.cfg) clear of it
@@ -269,6 +271,122 @@ def install_section(unit):
     return wanted
 
 
+def resolve_in_root(root, path, hops=16):
+    """Where PATH (absolute, inside the image) leads once its symlinks are followed as the image
+    would follow them: absolute targets from the image's root, not this machine's. Bounded."""
+    parts = [part for part in Path(path).parts if part != "/"]
+    done = Path("/")
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            done = done.parent
+            continue
+        candidate = done / part
+        on_disk = root / candidate.relative_to("/")
+        if on_disk.is_symlink():
+            hops -= 1
+            if hops < 0:
+                raise ValueError(f"{path}: too many symbolic links")
+            target = Path(str(on_disk.readlink()))
+            parts = [p for p in target.parts if p != "/"] + parts
+            done = Path("/") if target.is_absolute() else done
+        else:
+            done = candidate
+    return done
+
+
+def unit_setting(text, key):
+    """The values of KEY= in a unit or drop-in, in order."""
+    return [m.group(1).strip() for m in re.finditer(rf"^{key}=(.*)$", text, re.M)]
+
+
+def units_with_private_tmp(root):
+    """Names of the tree's units (and drop-ins) that set PrivateTmp= to true."""
+    found = []
+    for directory in (root / UNIT_DIR, root / "etc/systemd/system"):
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                values = unit_setting(path.read_text(errors="replace"), "PrivateTmp")
+                if values and values[-1].lower() in ("yes", "true", "1", "on"):
+                    found.append(str(path.relative_to(root)))
+    return found
+
+
+def check_resolv_conf(root):
+    """DHCP's DNS servers reach every unit: udhcpc runs under the recorder, whose /tmp is its own
+    when PrivateTmp= is set, so /etc/resolv.conf must not lead into /tmp or /var/tmp."""
+    problems = []
+    link = root / "etc/resolv.conf"
+    if not link.exists() and not link.is_symlink():
+        return ["/etc/resolv.conf is missing"]
+    target = resolve_in_root(root, "/etc/resolv.conf")
+    private = units_with_private_tmp(root)
+    for tmp in (Path("/tmp"), Path("/var/tmp")):
+        if private and (target == tmp or tmp in target.parents):
+            problems.append(f"/etc/resolv.conf leads to {target}, private to {', '.join(private)} (PrivateTmp=)")
+    if not (str(target) + "/").startswith(WRITABLE):
+        problems.append(f"/etc/resolv.conf leads to {target}, on the read-only root")
+    # udhcpc runs without -s: busybox.fragment's default script is the one, and Buildroot's
+    # (package/busybox/udhcpc.script, installed at that path) writes /etc/resolv.conf.
+    fragment = (ROOT / "board" / "zero2w" / "busybox.fragment").read_text()
+    script = re.search(r'^CONFIG_UDHCPC_DEFAULT_SCRIPT="([^"]+)"$', fragment, re.M)
+    if not script or script.group(1) != "/usr/share/udhcpc/default.script":
+        problems.append("busybox.fragment: CONFIG_UDHCPC_DEFAULT_SCRIPT is not Buildroot's udhcpc.script path")
+    elif (root / script.group(1).lstrip("/")).is_file():
+        ours = (root / script.group(1).lstrip("/")).read_text(errors="replace")
+        if "/etc/resolv.conf" not in ours:
+            problems.append(f"{script.group(1)} in the tree does not write /etc/resolv.conf")
+    return problems
+
+
+def ini_value(text, section, key, default):
+    """KEY's last value in [SECTION] of an ini-style file (avahi-daemon.conf)."""
+    current, value = None, default
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            current = line
+        elif current == f"[{section}]" and "=" in line and not line.startswith(("#", ";")):
+            name, _, found = line.partition("=")
+            if name.strip() == key:
+                value = found.strip()
+    return value
+
+
+def check_avahi_chroot(root):
+    """avahi-daemon chroots into /etc/avahi (Buildroot builds it with the chroot on): a services
+    directory that links out of /etc/avahi is empty inside the chroot."""
+    services = root / "etc/avahi/services"
+    if not services.is_symlink():
+        return []
+    target = resolve_in_root(root, "/etc/avahi/services")
+    if Path("/etc/avahi") in target.parents:
+        return []
+    conf = root / "etc/avahi/avahi-daemon.conf"
+    chroot = ini_value(conf.read_text(), "server", "enable-chroot", "yes") if conf.is_file() else "yes"
+    if chroot.lower() != "no":
+        return [f"/etc/avahi/services leads to {target}, outside avahi's chroot: "
+                f"avahi-daemon.conf needs enable-chroot=no in [server] (it is {chroot!r})"]
+    return []
+
+
+def check_machine_id(root):
+    """systemd itself mounts the ID over an empty /etc/machine-id on a read-only root, before any
+    unit runs; a unit of that mount's name is taken as active and never mounts anything."""
+    problems = []
+    for directory in (root / UNIT_DIR, root / "etc/systemd/system"):
+        for unit in directory.glob("*.mount"):
+            # A link is a mask or an alias (its target, inside the image, is listed itself).
+            if unit.is_symlink():
+                continue
+            where = unit_setting(unit.read_text(), "Where")
+            if unit.name == "etc-machine\\x2did.mount" or where == ["/etc/machine-id"]:
+                problems.append(f"{unit.relative_to(root)} mounts over /etc/machine-id, which systemd owns")
+    return problems
+
+
 def check_rootfs(root):
     import tomllib
 
@@ -307,6 +425,9 @@ def check_rootfs(root):
     services = root / "etc/avahi/services"
     if not services.is_symlink() or str(services.readlink()) != "/run/moment-recorder/avahi":
         problems.append("/etc/avahi/services does not point at /run/moment-recorder/avahi")
+    problems += check_avahi_chroot(root)
+    problems += check_resolv_conf(root)
+    problems += check_machine_id(root)
     release = (root / "usr/lib/os-release").read_text()
     if 'VERSION_ID="check-1"' not in release:
         problems.append("os-release does not carry the version")
@@ -335,7 +456,7 @@ def check_rootfs(root):
         problems.append("ring.device is not the ring partition /dev/mmcblk0p5")
 
     # data-seed.sh's work: the bind mounts' sources exist.
-    for path in ("data/etc/moment-recorder/config.toml", "data/etc/machine-id", "data/timesync",
+    for path in ("data/etc/moment-recorder/config.toml", "data/timesync",
                  "data/rclone", "data/rauc", "data/memories", "data/state"):
         if not (root / path).exists():
             problems.append(f"data-seed.sh did not make /{path}")

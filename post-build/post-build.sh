@@ -49,8 +49,13 @@ FSTAB
 
 make_mount_points() {
   install -d -m 0755 "$TARGET/data" "$TARGET/boot" "$TARGET/etc/moment-recorder"
-  # Empty: systemd mounts a transient ID over it; etc-machine\x2did.mount then the kept one.
+  # Empty: systemd mounts the ID over it, the one the boot loader passes on the kernel command
+  # line (systemd.machine_id=, kept in the U-Boot environment by moment-machine-id.service).
   : >"$TARGET/etc/machine-id"
+  # Buildroot's skeleton links resolv.conf to /tmp, but udhcpc's default script writes it from
+  # the recorder's process tree, whose /tmp is private (PrivateTmp=): no other unit, and so not
+  # systemd-timesyncd, would see DHCP's DNS servers. /run is shared (tmpfiles makes the file).
+  ln -sfn ../run/resolv.conf "$TARGET/etc/resolv.conf"
   # avahi's services directory is fixed at build time: point it at the recorder's.
   rm -rf "$TARGET/etc/avahi/services"
   mkdir -p "$TARGET/etc/avahi"

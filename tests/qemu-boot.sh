@@ -160,6 +160,8 @@ make_rootfs() {
   strip --strip-debug "$root/usr/bin/moment-recorder" 2>/dev/null || true
   copy_with_libraries "$root" "$(command -v ffmpeg)"
   install -m 0755 "$(command -v rclone)" "$root/usr/bin/rclone"
+  # Buildroot's system/skeleton links resolv.conf into /tmp (Debian's base has a file there).
+  ln -sfn ../tmp/resolv.conf "$root/etc/resolv.conf"
   cp -a overlay/. "$root/"
   ci/rauc-dev-keys.sh "$WORK/keys" >/dev/null
   MOMENT_VERSION=qemu-test MOMENT_RAUC_CERT="$WORK/keys/dev.cert.pem" post-build/post-build.sh "$root"
@@ -259,6 +261,8 @@ make_card() {
     --tmppath "$WORK/genimage-tmp" --inputpath "$WORK/in" --outputpath "$WORK/out"
   CARD="$WORK/out/sdcard.img"
   truncate -s "$CARD_SIZE" "$CARD"
+  # The image's fw_env.config with the card file in place of /dev/mmcblk0, for fw_printenv here.
+  sed "s|^/dev/mmcblk0 |$CARD |" overlay/etc/fw_env.config >"$WORK/fw_env.config"
 }
 
 build() {
@@ -275,12 +279,21 @@ build() {
 
 # --- the guest ------------------------------------------------------------------------------
 
+# The card's U-Boot environment variable NAME, read here as the boot loader reads it (empty when
+# unset).
+card_env() { # NAME
+  fw_printenv -c "$WORK/fw_env.config" -n "$1" 2>/dev/null || true
+}
+
 kernel_cmdline() { # SLOT
+  local machine_id
   # The board's cmdline.txt on a PC (the first serial port, no console on tty1), and what
-  # boot.cmd adds for the slot.
+  # boot.cmd adds for the slot and, once the environment holds one, the machine ID.
   sed -e 's/console=serial0/console=ttyS0/' -e 's/ console=tty1//' -e 's/ quiet//' board/zero2w/cmdline.txt |
     tr -d '\n'
   printf ' root=/dev/mmcblk0p%s rauc.slot=%s' "$([[ "$1" == A ]] && echo 2 || echo 3)" "$1"
+  machine_id="$(card_env machine_id)"
+  [[ "$machine_id" =~ ^[0-9a-f]{32}$ ]] && printf ' systemd.machine_id=%s' "$machine_id"
   printf ' net.ifnames=0 panic=-1 systemd.show_status=1'
 }
 
@@ -383,7 +396,7 @@ check_read_only() {
   root="$(probe findmnt -n -o SOURCE,FSTYPE,OPTIONS /)"
   [[ "$root" =~ ^/dev/mmcblk0p2\ +squashfs\ +ro, ]] || { echo "root: $root"; return 1; }
   writable="$(probe "findmnt -rn -o TARGET,SOURCE,FSTYPE,OPTIONS | awk '\$4 ~ /^rw/ && \$2 ~ /^\\/dev\\// { print \$1, \$2, \$3 }'")"
-  if grep -Ev '^(/data|/etc/moment-recorder|/etc/machine-id|/var/lib/systemd/timesync|/boot) ' <<<"$writable"; then
+  if grep -Ev '^(/data|/etc/moment-recorder|/var/lib/systemd/timesync|/boot) ' <<<"$writable"; then
     echo "writable outside /data, /boot and tmpfs: $writable"
     return 1
   fi
@@ -403,13 +416,56 @@ check_first_boot_data() {
   echo "p6 grown from $DATA_SIZE to $((p6 / 1048576)) MiB and formatted ext4 at first boot; data-seed ran"
 }
 
-# The machine ID systemd made at first boot is kept on /data and bind-mounted back.
+# First boot: moment-machine-id.service stores the ID systemd made into the U-Boot environment
+# (through the guest's fw_setenv and the image's fw_env.config), within a bound.
+check_machine_id_stored() {
+  local waited state stored
+  for ((waited = 0; waited < 60; waited++)); do
+    state="$(probe systemctl show -p ActiveState --value moment-machine-id.service || true)"
+    [[ "$state" == active || "$state" == failed ]] && break
+    sleep 1
+  done
+  [[ "$state" == active ]] || { echo "moment-machine-id.service is '$state':"; probe journalctl -b -o cat -u moment-machine-id.service; return 1; }
+  stored="$(probe fw_printenv -n machine_id)"
+  [[ "$FIRST_MACHINE_ID" =~ ^[0-9a-f]{32}$ && "$stored" == "$FIRST_MACHINE_ID" ]] ||
+    { echo "/etc/machine-id is '$FIRST_MACHINE_ID', the environment holds '$stored'"; return 1; }
+  echo "machine ID $stored stored in the U-Boot environment"
+}
+
+# From outside, as the power cut left the card: the ID the boot loader will pass.
+check_machine_id_on_card() {
+  local stored
+  stored="$(card_env machine_id)"
+  [[ "$stored" == "$FIRST_MACHINE_ID" ]] || { echo "the card's environment holds machine_id='$stored'"; return 1; }
+  echo "the card's U-Boot environment holds machine_id=$stored"
+}
+
+# Every later boot (boot.cmd's part: systemd.machine_id= on the kernel command line) has the
+# first boot's ID, also after RAUC rewrote the environment for the update.
 check_machine_id_kept() {
   local now
   now="$(probe cat /etc/machine-id)"
   [[ -n "$FIRST_MACHINE_ID" && "$now" == "$FIRST_MACHINE_ID" ]] ||
-    { echo "first boot $FIRST_MACHINE_ID, now $now; $(probe findmnt -n /etc/machine-id)"; return 1; }
+    { echo "first boot $FIRST_MACHINE_ID, now $now; $(probe cat /proc/cmdline)"; return 1; }
   echo "machine ID $now kept from the first boot"
+}
+
+# DHCP's DNS servers reach the other units: udhcpc's script writes /etc/resolv.conf from the
+# recorder's process tree, whose /tmp is its own (PrivateTmp=). A line written there, inside the
+# recorder's mount namespace, must be what a fresh unit with its own private /tmp reads.
+check_resolv_conf_shared() {
+  local pid line seen
+  pid="$(probe systemctl show -p MainPID --value moment-recorder.service)"
+  ((pid > 0)) || { echo "the recorder has no main process"; return 1; }
+  line="nameserver 10.0.2.3 # qemu-boot $RANDOM"
+  # Kept outside /tmp to restore it (the recorder's /tmp is its own); a missing file restores empty.
+  probe "nsenter -t $pid -m sh -c 'cat /etc/resolv.conf >/run/moment-test-resolv.conf 2>/dev/null; echo \"$line\" >>/etc/resolv.conf'" ||
+    { echo "cannot write /etc/resolv.conf as the recorder"; return 1; }
+  seen="$(probe systemd-run --quiet --wait --pipe -p PrivateTmp=yes cat /etc/resolv.conf || true)"
+  probe "nsenter -t $pid -m sh -c 'cat /run/moment-test-resolv.conf >/etc/resolv.conf; rm -f /run/moment-test-resolv.conf'" || true
+  grep -qxF "$line" <<<"$seen" ||
+    { echo "written as the recorder, not seen by another unit ($(probe readlink /etc/resolv.conf)): '$seen'"; return 1; }
+  echo "/etc/resolv.conf -> $(probe readlink /etc/resolv.conf): written in the recorder's namespace, read by another unit"
 }
 
 check_data_kept() {
@@ -514,6 +570,8 @@ first_boot() {
   check read-only-root check_read_only
   check data-first-boot check_first_boot_data
   FIRST_MACHINE_ID="$(probe cat /etc/machine-id)"
+  check machine-id-stored check_machine_id_stored
+  check resolv-conf-shared check_resolv_conf_shared
   check web-login api login "$ADMIN_PASSWORD" 120 || return 1
   check setup-mode api setup-mode
   check ring-fills api recording 10
@@ -532,6 +590,7 @@ power_cut() {
   log "power cut (SIGKILL to qemu) with segment $LAST_SEQ durable, $LAST_SENT handed to the ring"
   check ring-on-p5 check_ring_on_p5
   check boot-partition check_boot_partition
+  check machine-id-on-card check_machine_id_on_card
 }
 
 second_boot() {
@@ -542,7 +601,7 @@ second_boot() {
   check ring-recovered api recovered "$LAST_SEQ"
   check memory-kept api memory-kept "$MEMORY"
   check data-kept check_data_kept
-  known_issue machine-id-kept "tests/qemu-boot/README.md, known issues" check_machine_id_kept
+  check machine-id-kept check_machine_id_kept
   check upload-resumed api uploaded "$MEMORY" "$WORK/webdav" 120
   check update-install api update-install "$WORK/update.raucb" 300 || return 1
   dump_journal second
@@ -557,6 +616,7 @@ updated_boot() {
   start_qemu third "$(guest boot-slot "$CARD")" -device qemu-xhci
   check ready-slot-b wait_ready || return 1
   check updated-root check_updated_root
+  check machine-id-slot-b check_machine_id_kept
   check web-login-slot-b api login "$ADMIN_PASSWORD" 120 || return 1
   check update-confirmed api update-confirmed "$UPDATE_VERSION" 180
   check usb-plugged plug_stick || return 1

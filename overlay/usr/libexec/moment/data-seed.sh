@@ -18,23 +18,9 @@ seed_config() {
   [[ -s "$copy" ]] || install -m 0644 "$ROOT/etc/moment-recorder/config.toml" "$copy"
 }
 
-# systemd made a transient machine ID at boot (the root's /etc/machine-id is empty); the
-# first one is kept, so later boots bind-mount the same ID over /etc/machine-id.
-seed_machine_id() {
-  local copy="$DATA/etc/machine-id"
-  [[ -s "$copy" ]] && return 0
-  if [[ -s "$ROOT/etc/machine-id" ]]; then
-    install -m 0444 "$ROOT/etc/machine-id" "$copy"
-  else
-    systemd-id128 new >"$copy"
-    chmod 0444 "$copy"
-  fi
-}
-
 main() {
   make_directories
   seed_config
-  seed_machine_id
 }
 
 main "$@"

@@ -34,6 +34,17 @@ impl Default for PicamConfig {
     }
 }
 
+/// The microphone's track. rpicam-vid's default audio source is PulseAudio, which the image does
+/// not have, so ALSA is named; AAC because the image's ffmpeg encodes it natively and MPEG-TS and
+/// MP4 carry it; one channel at 48 kHz because a camera's microphone is mono and 48 kHz is what
+/// USB microphones deliver and AAC expects; 96 kbit/s keeps speech clear at a tenth of a percent
+/// of the video's bytes.
+const AUDIO_SOURCE: &str = "alsa";
+const AUDIO_CODEC: &str = "aac";
+const AUDIO_CHANNELS: u32 = 1;
+const AUDIO_SAMPLERATE: u32 = 48_000;
+const AUDIO_BITRATE: u32 = 96_000;
+
 /// Limits of the camera module's modes and of what the Zero 2 W can encode.
 const MAX_WIDTH: u32 = 4096;
 const MAX_HEIGHT: u32 = 2592;
@@ -96,11 +107,18 @@ impl PicamConfig {
             args.push(value.to_string());
         }
         if let Some(device) = &self.audio_device {
-            args.extend([
-                "--libav-audio".into(),
-                "--audio-device".into(),
-                device.clone(),
-            ]);
+            args.push("--libav-audio".into());
+            for (flag, value) in [
+                ("--audio-source", AUDIO_SOURCE.to_string()),
+                ("--audio-device", device.clone()),
+                ("--audio-codec", AUDIO_CODEC.to_string()),
+                ("--audio-channels", AUDIO_CHANNELS.to_string()),
+                ("--audio-samplerate", AUDIO_SAMPLERATE.to_string()),
+                ("--audio-bitrate", AUDIO_BITRATE.to_string()),
+            ] {
+                args.push(flag.into());
+                args.push(value);
+            }
         }
         args.extend(["-o".into(), "-".into()]);
         ProcessSource {
@@ -126,7 +144,8 @@ mod tests {
             config.source().command_line(),
             "rpicam-vid -t 0 -n --codec libav --libav-format mpegts --inline --width 1920 \
              --height 1080 --framerate 30 --bitrate 10000000 --intra 30 --libav-audio \
-             --audio-device hw:1,0 -o -"
+             --audio-source alsa --audio-device hw:1,0 --audio-codec aac --audio-channels 1 \
+             --audio-samplerate 48000 --audio-bitrate 96000 -o -"
         );
         let silent = PicamConfig::default().source().command_line();
         assert!(!silent.contains("audio"), "{silent}");
