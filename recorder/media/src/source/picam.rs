@@ -37,7 +37,7 @@ impl Default for PicamConfig {
 /// The microphone's track. rpicam-vid's default audio source is PulseAudio, which the image does
 /// not have, so ALSA is named; AAC because the image's ffmpeg encodes it natively and MPEG-TS and
 /// MP4 carry it; one channel at 48 kHz because a camera's microphone is mono and 48 kHz is what
-/// USB microphones deliver and AAC expects; 96 kbit/s keeps speech clear at a tenth of a percent
+/// USB microphones deliver and AAC expects; 96 kbit/s keeps speech clear at about one percent
 /// of the video's bytes.
 const AUDIO_SOURCE: &str = "alsa";
 const AUDIO_CODEC: &str = "aac";
