@@ -96,14 +96,6 @@ ring_on_p5() { # CARD
   echo "p5's ring holds segments up to $newest"
 }
 
-# BOOT_A_LEFT as polled during the boot went to 2 (U-Boot's save) and back to 3 (mark-good).
-counter_path() {
-  local seen
-  seen=" $(tr '\n' ' ' <"$WORK/full-counter.seen")"
-  [[ "$seen" == *" 2 "* && "$seen" == *" 3 " ]] || { echo "BOOT_A_LEFT seen: $seen"; return 1; }
-  echo "BOOT_A_LEFT seen: $(uniq <"$WORK/full-counter.seen" | tr '\n' ' ')"
-}
-
 seen() { # MARK WHAT: the console showed the mark's text
   local at
   at="$(full_mark "$1")"
@@ -116,34 +108,60 @@ full_mark() { # NAME: a --mark's time
     "$RESULT" "$1"
 }
 
-scenario_full_boot() {
-  local name=f-full-boot cfg poll started=$SECONDS
-  cp --sparse=always "$WORK/full-card.img" "$WORK/f.img"
-  cfg="$WORK/f.fw_env.config"
-  printf '%s 0x400000 0x4000\n%s 0x410000 0x4000\n' "$WORK/f.img" "$WORK/f.img" >"$cfg"
-  : >"$WORK/full-counter.seen"
-  check f-counter-before env_is f BOOT_A_LEFT 3
-  # Polled from the host every 2 s once systemd reports the recorder READY: the counter on the
-  # card, until it is back at 3.
-  poll="v=\$(fw_printenv -c '$cfg' -n BOOT_A_LEFT 2>/dev/null); echo \" \$v\" >>'$WORK/full-counter.seen'; [ \"\$v\" = 3 ]"
+# full_power_on NAME [--mark NAME=TEXT...]: one boot of the card f to mark-good. Polled from
+# the host every 2 s once systemd reports the recorder READY: the counter on the card, until it
+# is back at 3 (every value seen goes to $WORK/NAME.seen).
+full_power_on() {
+  local name="$1" cfg="$WORK/f.fw_env.config" poll
+  shift
+  : >"$WORK/$name.seen"
+  poll="v=\$(fw_printenv -c '$cfg' -n BOOT_A_LEFT 2>/dev/null); echo \" \$v\" >>'$WORK/$name.seen'; [ \"\$v\" = 3 ]"
   RESULT="$(python3 "$HERE/boot.py" --card "$WORK/f.img" --uboot "$OUT/u-boot.bin" \
     --dtb "$OUT/bcm2837-rpi-3-b.dtb" --log "$ART/$name.log" --timeout "$FULL_BOOT_TIMEOUT_S" \
     --append "$(firmware_cmdline) $FULL_CMDLINE" \
     --mark "slot=moment: booting slot A" --mark "systemd=Welcome to moment-recorder emulated-test!" \
     --mark "ring=Finished moment-ring-format.service" --mark "data=Finished moment-data-init.service" \
     --mark "recorder=Started moment-recorder.service" --mark "multi-user=Reached target multi-user.target" \
-    --poll-after recorder --until-command "$poll")"
-  sed -i 's/^ //' "$WORK/full-counter.seen"
+    "$@" --poll-after recorder --until-command "$poll")"
+  sed -i 's/^ //' "$WORK/$name.seen"
   printf 'emulated-board: time %-24s U-Boot %s s, Starting kernel %s s, systemd %s s, data-init %s s, ring-format %s s, recorder READY %s s, multi-user %s s, mark-good seen %s s (ended: %s)\n' \
     "$name" "$(result banners)" "$(result starting_kernel)" "$(full_mark systemd)" "$(full_mark data)" \
     "$(full_mark ring)" "$(full_mark recorder)" "$(full_mark multi-user)" "$(result until_command)" "$(result ended)"
-  check f-slot-a console_says "$name" "moment: booting slot A"
+}
+
+# BOOT_A_LEFT as polled during the boot NAME was 2 at READY (U-Boot's save), then 3 (mark-good).
+counter_path() { # NAME
+  local seen
+  seen=" $(tr '\n' ' ' <"$WORK/$1.seen")"
+  [[ "$seen" == " 2 "* && "$seen" == *" 3 " ]] || { echo "BOOT_A_LEFT seen: $seen"; return 1; }
+  echo "BOOT_A_LEFT seen from READY on: $(uniq <"$WORK/$1.seen" | tr '\n' ' ')"
+}
+
+scenario_full_boot() {
+  local started=$SECONDS machine_id
+  cp --sparse=always "$WORK/full-card.img" "$WORK/f.img"
+  printf '%s 0x400000 0x4000\n%s 0x410000 0x4000\n' "$WORK/f.img" "$WORK/f.img" >"$WORK/f.fw_env.config"
+  check f-counter-before env_is f BOOT_A_LEFT 3
+  full_power_on f-first-boot
+  check f-slot-a console_says f-first-boot "moment: booting slot A"
   # The squashfs (read-only by its nature) of this build: post-build.sh's os-release.
   check f-root-slot-a seen systemd "systemd started from slot A's root"
   check f-recorder-ready seen recorder "systemd: Started moment-recorder.service (Type=notify: READY=1)"
-  check f-counter-path counter_path
+  check f-counter-path counter_path f-first-boot
   check f-marked-good env_is f BOOT_A_LEFT 3
   check f-ring-on-p5 ring_on_p5 f
+  # moment-machine-id.service stored the first boot's ID; the next boot passes it to systemd.
+  machine_id="$(env_get f machine_id || true)"
+  check f-machine-id-stored test_machine_id "$machine_id"
+  full_power_on f-second-boot --mark "machine-id=systemd.machine_id=$machine_id"
+  check f-second-machine-id seen machine-id "the kernel command line carries systemd.machine_id=$machine_id"
+  check f-second-recorder-ready seen recorder "systemd: Started moment-recorder.service"
+  check f-second-counter-path counter_path f-second-boot
   log "full_boot scenario took $((SECONDS - started)) s"
   return "$FAILED"
+}
+
+test_machine_id() { # ID
+  [[ "$1" =~ ^[0-9a-f]{32}$ ]] || { echo "machine_id on the card: '$1'"; return 1; }
+  echo "machine_id=$1 on the card"
 }
