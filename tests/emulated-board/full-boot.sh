@@ -21,7 +21,8 @@ readonly FULL_BOOT_TIMEOUT_S=900
 # getty on the console, which would silence them (test only: the image keeps its getty).
 readonly FULL_CMDLINE="systemd.status_unit_format=name systemd.mask=serial-getty@ttyS1.service"
 # The SD host (sdhost; sdhci-iproc for the other controller), the root's squashfs, /data's
-# ext4, /boot's vfat, loop for RAUC.
+# ext4, /boot's vfat, loop for RAUC. Not bcm2835_wdt: QEMU's raspi3b resets once systemd arms
+# it (README.md, Known limits).
 readonly FULL_MODULES=(bcm2835 sdhci-iproc squashfs ext4 vfat nls_cp437 nls_ascii loop)
 
 full_base_tar() {
