@@ -7,7 +7,9 @@
 # cuts during saveenv. Prints PASS/FAIL per check and fails if any check fails.
 #   --console   build the card and boot it with the console on this terminal (Ctrl-A X quits)
 # Environment: MOMENT_QEMU_CACHE (keep downloads), MOMENT_SHARED (U-Boot's source),
-# MOMENT_EMULATED_SEEDS (power cut seeds, default "1 2 3").
+# MOMENT_EMULATED_SEEDS (power cut seeds, default "1 2 3"), MOMENT_EMULATED_FULL=1 (also the
+# full_boot scenario: a real root to the recorder's mark-good, tests/emulated-board/full-boot.sh;
+# MOMENT_EMULATED_ONLY=full_boot runs it alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +19,10 @@ readonly WORK="$OUT/work"
 readonly ART="$OUT/artifacts"
 readonly CACHE="${MOMENT_QEMU_CACHE:-$OUT/cache}"
 # Longest first, so that the two at a time finish together.
-readonly SCENARIOS=(slot_choice first_boot damaged_env stale_fdt_addr power_cut)
+SCENARIOS=(slot_choice first_boot damaged_env stale_fdt_addr power_cut)
+[[ "${MOMENT_EMULATED_FULL:-}" == 1 ]] && SCENARIOS=(full_boot "${SCENARIOS[@]}")
+[[ -n "${MOMENT_EMULATED_ONLY:-}" ]] && read -r -a SCENARIOS <<<"$MOMENT_EMULATED_ONLY"
+readonly SCENARIOS
 STARTED=$SECONDS
 
 log() { printf 'emulated-board: %s\n' "$*"; }
@@ -29,12 +34,15 @@ source tests/apt-fetch.sh
 source "$HERE/card.sh"
 # shellcheck source=tests/emulated-board/scenarios.sh
 source "$HERE/scenarios.sh"
+# shellcheck source=tests/emulated-board/full-boot.sh
+source "$HERE/full-boot.sh"
 
 build() {
   rm -rf "${WORK:?}" "${ART:?}"
   mkdir -p "$WORK" "$ART"
   "$HERE/build-uboot.sh"
   build_card board/zero2w/boot.cmd "$WORK/card.img"
+  if [[ " ${SCENARIOS[*]} " == *" full_boot "* ]]; then build_full_card; fi
   log "card built in $((SECONDS - STARTED)) s"
 }
 

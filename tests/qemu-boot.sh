@@ -31,6 +31,8 @@ cd "$(dirname "$0")/.."
 readonly HERE=tests/qemu-boot
 # shellcheck source=tests/apt-fetch.sh
 source tests/apt-fetch.sh
+# shellcheck source=tests/root-tree.sh
+source tests/root-tree.sh
 readonly SUITE=bookworm
 readonly MIRROR=http://deb.debian.org/debian
 # What the image's units and scripts run, from Debian (Buildroot builds the same tools).
@@ -153,18 +155,11 @@ copy_with_libraries() {
 # Buildroot's order: packages in the target tree, overlay/ copied over it, post-build.sh on it.
 make_rootfs() {
   local root="$WORK/rootfs"
-  mkdir -p "$root"
-  tar -xf "$BASE_TAR" -C "$root"
-  install -m 0755 "$RECORDER" "$root/usr/bin/moment-recorder"
-  # Debug info is most of the test build's size; a MOMENT_RECORDER_BIN may be a script.
-  strip --strip-debug "$root/usr/bin/moment-recorder" 2>/dev/null || true
+  root_from_base "$root" "$BASE_TAR" "$RECORDER"
   copy_with_libraries "$root" "$(command -v ffmpeg)"
   install -m 0755 "$(command -v rclone)" "$root/usr/bin/rclone"
-  # Buildroot's system/skeleton links resolv.conf into /tmp (Debian's base has a file there).
-  ln -sfn ../tmp/resolv.conf "$root/etc/resolv.conf"
-  cp -a overlay/. "$root/"
   ci/rauc-dev-keys.sh "$WORK/keys" >/dev/null
-  MOMENT_VERSION=qemu-test MOMENT_RAUC_CERT="$WORK/keys/dev.cert.pem" post-build/post-build.sh "$root"
+  finish_root "$root" qemu-test "$WORK/keys/dev.cert.pem"
   add_test_parts "$root"
   mksquashfs "$root" "$WORK/in/rootfs.squashfs" -comp zstd -Xcompression-level 3 -noappend -quiet >/dev/null
 }
@@ -204,39 +199,16 @@ add_test_parts() {
 }
 
 make_initramfs() {
-  local dir="$WORK/initramfs" module modules=()
-  mkdir -p "$dir"/{bin,dev,proc,sys,modules,newroot}
   apt_fetch "$CACHE" busybox-static "$WORK/busybox" || die "no busybox"
-  install -m 0755 "$WORK/busybox/bin/busybox" "$dir/bin/busybox"
-  install -m 0755 "$HERE/init" "$dir/init"
   # The SD host and card, the root's squashfs, /data's ext4, /boot's vfat, the network card.
   # RAUC mounts bundles through loop and dm-verity. A USB stick: the xHCI host, usb-storage,
   # SCSI disks, and the stick's filesystems with UTF-8 names (built in on the Pi, linux.fragment).
-  for module in squashfs sdhci-pci mmc_block ext4 vfat nls_cp437 nls_ascii virtio_net virtio_pci loop dm_verity \
-    xhci_pci usb_storage sd_mod nls_utf8 exfat; do
-    mapfile -t -O "${#modules[@]}" modules < <(modprobe -d "$WORK/kernel" -S "$KVER" --show-depends "$module" | awk '{ print $2 }')
-  done
-  for module in "${modules[@]}"; do
-    [[ -e "$dir/modules/$(basename "$module")" ]] && continue
-    cp "$module" "$dir/modules/"
-    basename "$module" >>"$dir/modules.order"
-  done
-  (cd "$dir" && find . | "$WORK/busybox/bin/busybox" cpio -o -H newc 2>/dev/null | gzip -1) >"$WORK/initramfs.cpio.gz"
+  module_initramfs "$WORK/initramfs.cpio.gz" "$WORK/kernel" "$KVER" "$WORK/busybox/bin/busybox" \
+    squashfs sdhci-pci mmc_block ext4 vfat nls_cp437 nls_ascii virtio_net virtio_pci loop dm_verity \
+    xhci_pci usb_storage sd_mod nls_utf8 exfat
 }
 
 # --- the card -------------------------------------------------------------------------------
-
-# The board's genimage.cfg with the ring and data partitions resized; nothing else changes.
-test_genimage_cfg() {
-  awk -v ring="$RING_SIZE" -v offset="$DATA_OFFSET" -v size="$DATA_SIZE" '
-    /^\tpartition / { part = $2 }
-    /^\t}/ { part = "" }
-    part == "ring" && $1 == "size" { sub(/= .*/, "= " ring) }
-    part == "data" && $1 == "offset" { sub(/= .*/, "= " offset) }
-    part == "data" && $1 == "size" { sub(/= .*/, "= " size) }
-    { sub(/@BOOT_FILES@/, "\"moment.toml\"") }
-    { print }' board/zero2w/genimage.cfg
-}
 
 # The pre-seed file on the boot partition (README, "Pre-seed"): the admin password and the
 # upload target, the host's WebDAV server as the guest sees it.
@@ -256,7 +228,7 @@ TOML
 make_card() {
   mkenvimage -r -s 0x4000 -o "$WORK/in/uboot-env.bin" board/zero2w/uboot-env.txt
   write_preseed
-  test_genimage_cfg >"$WORK/genimage.cfg"
+  small_card_cfg "$RING_SIZE" "$DATA_OFFSET" "$DATA_SIZE" '"moment.toml"' >"$WORK/genimage.cfg"
   genimage --loglevel 0 --config "$WORK/genimage.cfg" --rootpath "$WORK/empty" \
     --tmppath "$WORK/genimage-tmp" --inputpath "$WORK/in" --outputpath "$WORK/out"
   CARD="$WORK/out/sdcard.img"

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """One power-on of the emulated board (tests/emulated-board.sh): QEMU raspi3b runs U-Boot from
-the card until the initramfs marker line, a console line with --until's text, a time limit, or
-a power cut. Prints one JSON object: the wall times (s from QEMU's start) of the U-Boot
-banners, "Starting kernel", the marker and --until's line, the marker line, and for a power
-cut how many SD block writes the trace held when QEMU died. The whole console goes to --log.
-Python's standard library only."""
+the card until the initramfs marker line, a console line with --until's text, --until-command
+succeeding (polled every 2 s, e.g. fw_printenv on the card file; with --poll-after, only
+once that --mark was seen), a time limit, or a power cut.
+Prints one JSON object: the wall times (s from QEMU's start) of the U-Boot banners, "Starting
+kernel", the marker, --until's line, each --mark's first line and --until-command's success,
+the marker line, and for a power cut how many SD block writes the trace held when QEMU died.
+The whole console goes to --log. Python's standard library only."""
 
 import argparse
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -16,6 +19,8 @@ import time
 
 MARKER = "MOMENT-EMULATED-MARKER"
 WRITE_EVENT = "sdcard_write_block"
+# systemd colours its status lines.
+ANSI = re.compile(r"\x1b(\[[0-9;]*)?[A-Za-z]")
 
 
 def qemu_command(args):
@@ -44,12 +49,14 @@ def trace_writes(path):
 class Watch:
     """What the console showed, with times."""
 
-    def __init__(self, log, until):
+    def __init__(self, log, until, marks):
         self.log = log
         self.until = until
+        self.marks = marks
         self.started = time.monotonic()
         self.result = {"banners": [], "starting_kernel": None, "marker": None,
-                       "marker_line": None, "until": None, "saves": 0, "writes_at_kill": None, "ended": None}
+                       "marker_line": None, "until": None, "saves": 0, "writes_at_kill": None, "ended": None,
+                       "marks": {name: None for name in marks}, "until_command": None}
         self.pending = b""
 
     def now(self):
@@ -61,10 +68,13 @@ class Watch:
         self.pending += data
         *lines, self.pending = self.pending.split(b"\n")
         for raw in lines:
-            self.line(raw.decode("utf-8", errors="replace").strip())
+            self.line(ANSI.sub("", raw.decode("utf-8", errors="replace")).strip())
 
     def line(self, line):
         result = self.result
+        for name, text in self.marks.items():
+            if result["marks"][name] is None and text in line:
+                result["marks"][name] = self.now()
         if line.startswith("U-Boot 20"):
             result["banners"].append(self.now())
         elif "Starting kernel" in line and result["starting_kernel"] is None:
@@ -91,7 +101,9 @@ def stop(process):
 
 def run(args):
     with open(args.log, "wb") as log:
-        watch = Watch(log, args.until)
+        marks = dict(mark.split("=", 1) for mark in args.mark)
+        watch = Watch(log, args.until, marks)
+        polled = time.monotonic()
         process = subprocess.Popen(qemu_command(args), stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    start_new_session=True)
@@ -111,6 +123,14 @@ def run(args):
             if args.until and watch.result["until"] is not None:
                 ended = "until"
                 break
+            polling = not args.poll_after or watch.result["marks"].get(args.poll_after) is not None
+            if args.until_command and polling and time.monotonic() - polled >= 2:
+                polled = time.monotonic()
+                if subprocess.run(args.until_command, shell=True, timeout=30,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+                    watch.result["until_command"] = watch.now()
+                    ended = "until-command"
+                    break
             if args.cut_after and trace_writes(args.trace) >= args.cut_after:
                 stop(process)
                 ended = "power cut"
@@ -131,6 +151,11 @@ def main():
     parser.add_argument("--log", required=True)
     parser.add_argument("--timeout", type=float, default=90)
     parser.add_argument("--until", help="stop once a console line contains this text")
+    parser.add_argument("--until-command", help="stop once this shell command succeeds (polled every 2 s)")
+    parser.add_argument("--poll-after", metavar="NAME",
+                        help="poll --until-command only once this --mark has been seen")
+    parser.add_argument("--mark", action="append", default=[], metavar="NAME=TEXT",
+                        help="record when a console line first contains TEXT")
     parser.add_argument("--trace", help="file for QEMU's trace of SD block writes")
     parser.add_argument("--cut-after", type=int, default=0,
                         help="power cut once the trace holds this many SD block writes")

@@ -76,18 +76,25 @@ make_boot_files() { # BOOT_CMD
   cp "$OUT/u-boot.bin" "$OUT/bcm2837-rpi-3-b.dtb" "$WORK/in/"
 }
 
-# The project's genimage.cfg with slot A's squashfs in both slots; slot B's is written over p3
-# after (genimage.cfg names one image for both). QEMU's SD card wants a power-of-two size.
-make_card() { # OUTPUT
-  sed 's|@BOOT_FILES@|"u-boot.bin", "boot.scr", "bcm2837-rpi-3-b.dtb"|' board/zero2w/genimage.cfg >"$WORK/genimage.cfg"
-  cp "$WORK/in/rootfs-A.squashfs" "$WORK/in/rootfs.squashfs"
+# The project's genimage.cfg (or CFG, made from it) with slot A's squashfs in both slots; slot
+# B's, when there is one, is written over p3 after (genimage.cfg names one image for both).
+# QEMU's SD card wants a power-of-two size.
+make_card() { # OUTPUT [CFG SIZE]
+  local cfg="${2:-}" size="${3:-16G}"
+  if [[ -z "$cfg" ]]; then
+    cfg="$WORK/genimage.cfg"
+    sed 's|@BOOT_FILES@|"u-boot.bin", "boot.scr", "bcm2837-rpi-3-b.dtb"|' board/zero2w/genimage.cfg >"$cfg"
+    cp "$WORK/in/rootfs-A.squashfs" "$WORK/in/rootfs.squashfs"
+  fi
   rm -rf "${WORK:?}/genimage-tmp" "$WORK/genimage-out"
   mkdir -p "$WORK/genimage-root"
-  genimage --loglevel 0 --config "$WORK/genimage.cfg" --rootpath "$WORK/genimage-root" \
+  genimage --loglevel 0 --config "$cfg" --rootpath "$WORK/genimage-root" \
     --tmppath "$WORK/genimage-tmp" --inputpath "$WORK/in" --outputpath "$WORK/genimage-out" ||
     die "genimage failed"
-  dd if="$WORK/in/rootfs-B.squashfs" of="$WORK/genimage-out/sdcard.img" bs=1M seek=584 conv=notrunc,sparse status=none
-  truncate -s 16G "$WORK/genimage-out/sdcard.img"
+  if [[ -z "${2:-}" ]]; then
+    dd if="$WORK/in/rootfs-B.squashfs" of="$WORK/genimage-out/sdcard.img" bs=1M seek=584 conv=notrunc,sparse status=none
+  fi
+  truncate -s "$size" "$WORK/genimage-out/sdcard.img"
   mv "$WORK/genimage-out/sdcard.img" "$1"
 }
 
