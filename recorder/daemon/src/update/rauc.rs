@@ -61,6 +61,16 @@ pub struct Progress {
     pub message: String,
 }
 
+impl Progress {
+    /// RAUC's `Progress` property (percentage, step), bounded for the status.
+    fn from_rauc(percent: i32, message: &str) -> Progress {
+        Progress {
+            percent: percent.clamp(0, 100) as u8,
+            message: clip(message),
+        }
+    }
+}
+
 /// A connection to `rauc service`.
 #[derive(Clone)]
 pub struct Rauc {
@@ -205,10 +215,7 @@ impl Rauc {
                 tokio::select! {
                     Some(change) = progress.next() => {
                         if let Ok((percent, message, _depth)) = change.get().await {
-                            on_progress(Progress {
-                                percent: percent.clamp(0, 100) as u8,
-                                message: clip(&message),
-                            });
+                            on_progress(Progress::from_rauc(percent, &message));
                         }
                     }
                     signal = completed.next() => {
@@ -216,6 +223,14 @@ impl Rauc {
                             .and_then(|s| s.args().ok().map(|a| a.result))
                             .ok_or("RAUC's install signal stream ended")?;
                         if code == 0 {
+                            // The last progress change and this signal come on separate
+                            // streams, so the change may still be on its way: the bar ends
+                            // where RAUC's property ended, read once more.
+                            if let Ok((percent, message, _depth)) =
+                                limited("reading the progress", self.proxy.progress()).await
+                            {
+                                on_progress(Progress::from_rauc(percent, &message));
+                            }
                             return Ok(());
                         }
                         let error = self.last_error().await.unwrap_or_else(|e| e);
