@@ -33,8 +33,6 @@ readonly HERE=tests/qemu-boot
 source tests/apt-fetch.sh
 # shellcheck source=tests/root-tree.sh
 source tests/root-tree.sh
-readonly SUITE=bookworm
-readonly MIRROR=http://deb.debian.org/debian
 # What the image's units and scripts run, from Debian (Buildroot builds the same tools).
 readonly BASE_PACKAGES=systemd,systemd-sysv,udev,dbus,util-linux,fdisk,e2fsprogs,rauc,rauc-service,libubootenv-tool
 readonly UPDATE_VERSION=qemu-test-update
@@ -117,16 +115,7 @@ fetch_kernel() {
 
 # The Debian base, as a tarball kept in the cache under the name of its package list.
 fetch_base() {
-  local key
-  key="$(printf '%s %s %s' "$SUITE" "$BASE_PACKAGES" "$MIRROR" | sha256sum | cut -c1-12)"
-  BASE_TAR="$CACHE/base-$SUITE-$key.tar"
-  [[ -s "$BASE_TAR" ]] && return 0
-  mkdir -p "$CACHE"
-  mmdebstrap --quiet --mode=root --format=tar --variant=minbase --include="$BASE_PACKAGES" \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
-    "$SUITE" "$BASE_TAR.partial" "$MIRROR"
-  mv "$BASE_TAR.partial" "$BASE_TAR"
+  BASE_TAR="$(debian_base_tar "$CACHE" amd64 "$BASE_PACKAGES")" || die "no Debian base (mmdebstrap failed)"
 }
 
 recorder_binary() {

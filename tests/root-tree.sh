@@ -3,6 +3,27 @@
 # (tests/qemu-boot.sh on x86_64, the full_boot scenario of tests/emulated-board.sh on arm64) so
 # both assemble the root in Buildroot's order and load the same kind of initramfs. Sourced.
 
+readonly DEBIAN_SUITE=bookworm
+readonly DEBIAN_MIRROR=http://deb.debian.org/debian
+
+# debian_base_tar CACHE ARCH PACKAGES: prints the path of a Debian minbase with PACKAGES for
+# ARCH, made by mmdebstrap once and kept in CACHE under the name of what it holds. Fails (status
+# 1, nothing printed) when mmdebstrap does: callers run it in $(...), where set -e does not reach.
+debian_base_tar() {
+  local cache="$1" arch="$2" packages="$3" tar
+  tar="$cache/base-$DEBIAN_SUITE-$arch-$(printf '%s %s %s' "$DEBIAN_SUITE" "$packages" "$DEBIAN_MIRROR" | sha256sum | cut -c1-12).tar"
+  if [[ ! -s "$tar" ]]; then
+    mkdir -p "$cache"
+    mmdebstrap --quiet --mode=root --format=tar --variant=minbase --architectures="$arch" \
+      --include="$packages" --dpkgopt='path-exclude=/usr/share/doc/*' \
+      --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+      --dpkgopt='path-exclude=/usr/share/info/*' "$DEBIAN_SUITE" "$tar.partial" "$DEBIAN_MIRROR" >&2 ||
+      return 1
+    mv "$tar.partial" "$tar" || return 1
+  fi
+  echo "$tar"
+}
+
 # root_from_base ROOT BASE_TAR RECORDER: the Debian base unpacked, the recorder installed, and
 # Buildroot's skeleton link for resolv.conf (Debian's base has a file there). The caller adds
 # what else its packages would, then calls finish_root.

@@ -28,18 +28,10 @@ readonly FULL_MODULES=(bcm2835 sdhci-iproc squashfs ext4 vfat nls_cp437 nls_asci
 full_base_tar() {
   if [[ -n "${MOMENT_EMULATED_BASE:-}" ]]; then
     echo "$MOMENT_EMULATED_BASE"
-    return 0
+  else
+    # shellcheck disable=SC2153 # CACHE comes from tests/emulated-board.sh
+    debian_base_tar "$CACHE" arm64 "$FULL_PACKAGES"
   fi
-  local tar
-  tar="$CACHE/base-arm64-$(sha256sum <<<"bookworm $FULL_PACKAGES" | cut -c1-12).tar"
-  if [[ ! -s "$tar" ]]; then
-    mmdebstrap --quiet --mode=root --format=tar --variant=minbase --architectures=arm64 \
-      --include="$FULL_PACKAGES" --dpkgopt='path-exclude=/usr/share/doc/*' \
-      --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-      bookworm "$tar.partial" http://deb.debian.org/debian >&2
-    mv "$tar.partial" "$tar"
-  fi
-  echo "$tar"
 }
 
 # What ffmpeg's package pulls in and the recorder never loads: Mesa's drivers and LLVM (only
@@ -50,14 +42,15 @@ strip_root() { # ROOT
 }
 
 build_full_slot() {
-  local root="$WORK/full-root" kver recorder
+  local root="$WORK/full-root" kver recorder base
   recorder="${MOMENT_RECORDER_BIN:-${CARGO_TARGET_DIR:-target}/cross/aarch64-unknown-linux-gnu/release/moment-recorder}"
   [[ -x "$recorder" ]] || die "no aarch64 recorder at $recorder (ci/cross-check.sh builds it)"
   kver="$(basename "$WORK"/kernel/lib/modules/*)"
   depmod -b "$WORK/kernel" "$kver"
   module_initramfs "$WORK/full-initrd.cpio.gz" "$WORK/kernel" "$kver" "$WORK/busybox/bin/busybox" "${FULL_MODULES[@]}"
   rm -rf "${root:?}"
-  root_from_base "$root" "$(full_base_tar)" "$recorder"
+  base="$(full_base_tar)" || die "no arm64 Debian base (mmdebstrap failed)"
+  root_from_base "$root" "$base" "$recorder"
   strip_root "$root"
   ci/rauc-dev-keys.sh "$WORK/keys" >/dev/null
   finish_root "$root" emulated-test "$WORK/keys/dev.cert.pem"
