@@ -102,6 +102,20 @@ install_keyring() {
   install -D -m 0644 "$cert" "$TARGET/etc/rauc/keyring.pem"
 }
 
+# The Pi has no real-time clock: until NTP or the owner's phone sets it, systemd starts the
+# clock at the newest of its own build time and /usr/lib/clock-epoch's mtime. Stamped with this
+# build (SOURCE_DATE_EPOCH when Buildroot builds reproducibly), so an offline camera's clock is
+# never older than its firmware, and the update bundles' signing certificates, made before the
+# build, are already valid (RAUC checks them against the clock).
+stamp_clock_epoch() {
+  local file="$TARGET/usr/lib/clock-epoch"
+  mkdir -p "$(dirname "$file")"
+  : >"$file"
+  if [[ -n "${SOURCE_DATE_EPOCH:-}" ]]; then
+    touch -d "@$SOURCE_DATE_EPOCH" "$file"
+  fi
+}
+
 main() {
   write_os_release "$(image_version)"
   write_fstab
@@ -109,6 +123,7 @@ main() {
   enable_our_units
   mask_upstream_units
   install_keyring
+  stamp_clock_epoch
 }
 
 main "$@"
