@@ -11,6 +11,9 @@
   boot-slot CARD                    the slot boot.cmd would boot from the card's U-Boot environment
   api BASE COOKIES CHECK [ARGS]     one check against the recorder's HTTP API (docs/api.md);
                                     the CHECK functions below say what each asserts
+  probe-api SOCK COOKIES CHECK [ARGS]  the same checks for a guest with no network the host
+                                    reaches (the emulated Pi): each request is curl in the guest
+                                    on 127.0.0.1, through the probe; a bundle is a path in the guest
 
 Every wait is bounded; a failed check prints why on stderr and exits 1.
 """
@@ -20,6 +23,7 @@ import http.client
 import json
 import os
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -199,6 +203,60 @@ class Api:
     def status(self):
         return self.json("GET", "/api/status")
 
+    def upload(self, bundle, timeout):
+        """POST /api/update with the bundle file as the body: (size, status, payload)."""
+        size = os.path.getsize(bundle)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=min(timeout, 120))
+        with open(bundle, "rb") as f:
+            conn.request("POST", "/api/update", body=f, headers={
+                "X-Moment": "1", "Cookie": self.cookie(), "Content-Type": "application/octet-stream",
+                "Content-Length": str(size)})
+            resp = conn.getresponse()
+            payload = resp.read()
+        conn.close()
+        return size, resp.status, payload
+
+
+class ProbeApi(Api):
+    """Api's requests made by curl inside the guest, through the probe: the emulated Pi has no
+    network the host reaches, only the probe's serial line."""
+
+    def __init__(self, sock_path, cookie_file):
+        self.sock_path = sock_path
+        self.cookie_file = cookie_file
+
+    def request(self, method, path, body=None, timeout=30, headers=None, body_file=None):
+        all_headers = {"X-Moment": "1", "Cookie": self.cookie()}
+        all_headers.update(headers or {})
+        # The probe's output is a serial port, a terminal: no bold header names.
+        command = ["curl", "-sS", "-i", "--no-styled-output", "-m", str(int(timeout)), "-X", method]
+        for name, value in all_headers.items():
+            command += ["-H", f"{name}: {value}"]
+        if body is not None:
+            command += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+        if body_file is not None:
+            command += ["-H", "Content-Type: application/octet-stream", "--data-binary", f"@{body_file}"]
+        command.append(f"http://127.0.0.1{path}")
+        status, output = probe(self.sock_path, timeout + 10, " ".join(shlex.quote(c) for c in command))
+        if status != 0:
+            # curl's own failures (connection refused while the guest comes up) are OSErrors to
+            # until(), as the host's http.client raises them.
+            raise ConnectionError(f"curl in the guest: exit {status}: {output.strip()[-200:]}")
+        head, _, payload = output.replace("\r\n", "\n").partition("\n\n")
+        # An interim 100 Continue (curl sends Expect for large bodies) precedes the answer.
+        while head.startswith("HTTP/1.1 100"):
+            head, _, payload = payload.partition("\n\n")
+        lines = head.split("\n")
+        headers_out = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:] if ":" in line]
+        return int(lines[0].split()[1]), headers_out, payload.encode()
+
+    def upload(self, bundle, timeout):
+        status, output = probe(self.sock_path, 30, f"stat -c %s {shlex.quote(bundle)}")
+        if status != 0:
+            fail(f"{bundle} in the guest: {output.strip()}")
+        status, _, payload = self.request("POST", "/api/update", timeout=timeout, body_file=bundle)
+        return int(output), status, payload
+
 
 def until(timeout, what, probe_fn, pause=1.0):
     """Calls probe_fn until it returns something true; fails naming `what` after `timeout` s."""
@@ -228,7 +286,8 @@ def check_login(api, password, timeout):
                     return True
         if status in (401, 403):
             fail(f"login refused: {status} {payload[:200]!r}")
-        return False
+        # Not up yet (502, 503...): tried again; the last answer goes into the failure.
+        raise ConnectionError(f"{status} {payload[:200]!r}")
 
     until(float(timeout), "a login on the recorder's web app", attempt)
     print("logged in with the pre-seeded admin password")
@@ -363,19 +422,11 @@ def check_uploaded(api, path, webdav_dir, timeout):
     print(f"{name} uploaded to {os.path.relpath(copies[0], webdav_dir)} on the host's WebDAV server")
 
 
-def check_update_install(api, bundle, timeout):
-    """A signed bundle uploaded to /api/update is installed by RAUC into the other slot."""
-    size = os.path.getsize(bundle)
-    conn = http.client.HTTPConnection(api.host, api.port, timeout=120)
-    with open(bundle, "rb") as f:
-        conn.request("POST", "/api/update", body=f, headers={
-            "X-Moment": "1", "Cookie": api.cookie(), "Content-Type": "application/octet-stream",
-            "Content-Length": str(size)})
-        resp = conn.getresponse()
-        payload = resp.read()
-    conn.close()
-    if resp.status != 202:
-        fail(f"POST /api/update: {resp.status} {payload[:300]!r}")
+def check_update_install(api, bundle, timeout, slot="B"):
+    """A signed bundle uploaded to /api/update is installed by RAUC into the other slot, SLOT."""
+    size, status, payload = api.upload(bundle, float(timeout))
+    if status != 202:
+        fail(f"POST /api/update: {status} {payload[:300]!r}")
 
     def ended():
         update = api.json("GET", "/api/update")
@@ -383,7 +434,7 @@ def check_update_install(api, bundle, timeout):
 
     update = until(float(timeout), "the end of the install", ended, pause=2)
     last = update["last"]
-    if last["result"] != "installed" or not update["reboot_needed"] or update["primary_slot"] != "B":
+    if last["result"] != "installed" or not update["reboot_needed"] or update["primary_slot"] != slot:
         fail(f"the install did not end as expected: {update}")
     print(f"{size >> 20} MiB bundle installed into slot {last['slot']} (version {last['version']}); "
           f"primary now {update['primary_slot']}")
@@ -409,6 +460,22 @@ def check_update_confirmed(api, version, timeout):
         fail(f"not the updated slot: {update}")
     booted = [s for s in update["slots"] if s["bootname"] == "B"]
     print(f"slot B ({version}) marked good: {booted}")
+
+
+def check_update_rolled_back(api, version, timeout):
+    """A trial slot that never got healthy: U-Boot went back to the other slot, whose recorder
+    reports the roll-back of VERSION."""
+
+    def reported():
+        update = api.json("GET", "/api/update")
+        last = update.get("last") or {}
+        return update if last.get("result") == "rolled_back" else None
+
+    update = until(float(timeout), "the roll-back's report", reported, pause=2)
+    last = update["last"]
+    if last.get("version") != version:
+        fail(f"rolled back from {last.get('version')}, not {version}: {update}")
+    print(f"booted {update['booted_slot']}: {last['message']}")
 
 
 def check_usb_export(api, timeout):
@@ -438,6 +505,7 @@ CHECKS = {
     "reboot": check_reboot,
     "update-confirmed": check_update_confirmed,
     "usb-export": check_usb_export,
+    "update-rolled-back": check_update_rolled_back,
 }
 
 
@@ -497,6 +565,8 @@ def main(argv):
         check_mp4(argv[1], argv[2])
     elif len(argv) >= 4 and argv[0] == "api" and argv[3] in CHECKS:
         CHECKS[argv[3]](Api(argv[1], argv[2]), *argv[4:])
+    elif len(argv) >= 4 and argv[0] == "probe-api" and argv[3] in CHECKS:
+        CHECKS[argv[3]](ProbeApi(argv[1], argv[2]), *argv[4:])
     else:
         fail(__doc__)
 
