@@ -85,7 +85,8 @@ fi
 # ramdisk_addr_r: libfdt leaves a half-applied DTB when fdt apply fails, and that copy goes back.
 # A slot without board.dtb (older than this script) or with an unusable one boots on the
 # firmware's DTB, copied to fdt_addr_r as before (fdt move needs a working DTB first); a
-# missing or failing overlay is left out. Never a dead board.
+# missing or failing overlay is left out. Never a dead board. (No apostrophe in the quoted
+# text: U-Boot's hush takes it for a quote even there, and the block fails as a syntax error.)
 setenv dtb_from
 setenv dtb_overlays
 setexpr dtb_room ${ramdisk_addr_r} - ${fdt_addr_r}
@@ -126,7 +127,7 @@ if test -n "${dtb_from}"; then
 else
 	fdt addr ${fdtcontroladdr}
 	fdt move ${fdtcontroladdr} ${fdt_addr_r}
-	echo "moment: DTB from the firmware, overlays: config.txt's"
+	echo "moment: DTB from the firmware, overlays: those of config.txt"
 fi
 
 load mmc 0:${boot_part} ${kernel_addr_r} /boot/Image
