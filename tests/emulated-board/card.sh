@@ -123,8 +123,8 @@ make_slot() { # SLOT KIND OUTPUT
   if [[ "$2" == oversize ]]; then
     head -c "$FDT_ROOM" /dev/zero >"$WORK/padding.bin"
     { dtc -q -I dtb -O dts "$root/boot/board.dtb"
-      printf '/ { moment-padding { data = /incbin/("%s"); }; };\n' "$WORK/padding.bin"; } >"$WORK/oversize.dts"
-    dtc -q -I dts -O dtb -o "$root/boot/board.dtb" "$WORK/oversize.dts"
+      printf '/ { moment-padding { data = /incbin/("%s"); }; };\n' "$(realpath "$WORK/padding.bin")"; } >"$WORK/oversize.dts"
+    dtc -q -I dts -O dtb -o "$root/boot/board.dtb" "$WORK/oversize.dts" || die "dtc made no oversize DTB"
     (($(stat -c %s "$root/boot/board.dtb") > FDT_ROOM)) || die "the oversize DTB fits"
   fi
   [[ "$2" == old ]] || printf '# test slot %s\nslot_overlays=%s\n' "$1" "$list" >"$root/boot/overlays.env"
