@@ -3,6 +3,8 @@
 # overlay is copied, before the squashfs is made. Called with the target directory as $1.
 #   MOMENT_VERSION   the version for os-release (default: git describe of this repository)
 #   MOMENT_RAUC_CERT the CA certificate that signs update bundles (installed as the keyring)
+#   BINARIES_DIR     set by Buildroot: the kernel's DTB and rpi-firmware's overlays, put into
+#                    the slot's /boot for boot.scr; unset (the tests' roots): the slot gets none
 set -euo pipefail
 
 readonly TARGET="${1:?usage: post-build.sh TARGET_DIR}"
@@ -12,6 +14,9 @@ readonly UNIT_DIR="usr/lib/systemd/system"
 # The recorder runs these itself (network.backend = "linux"); their units must never start.
 readonly UPSTREAM_MASKED=(hostapd.service dnsmasq.service wpa_supplicant.service
   wpa_supplicant@.service)
+# The kernel's DTB of the Zero 2 W (BR2_LINUX_KERNEL_INTREE_DTS_NAME), the same post-image.sh
+# puts on p1 for the firmware.
+readonly KERNEL_DTB="bcm2710-rpi-zero-2-w.dtb"
 
 image_version() {
   if [[ -n "${MOMENT_VERSION:-}" ]]; then
@@ -116,6 +121,40 @@ stamp_clock_epoch() {
   fi
 }
 
+# The slot's own DTB and overlays, which boot.scr gives the kernel (board/zero2w/boot.cmd), so
+# that an update brings the DTB of its kernel: /boot/board.dtb (one fixed name, whatever the
+# kernel calls it), every overlay of rpi-firmware in /boot/overlays/ (camera_auto_detect may
+# find any camera module, and boot.scr applies the overlay named after its sensor) and
+# /boot/overlays.env, which names the others. Only U-Boot sees them: it reads the squashfs, while
+# Linux mounts p1 on /boot.
+install_slot_dtb() {
+  local boot="$TARGET/boot" dtb overlay name names=()
+  if [[ -z "${BINARIES_DIR:-}" ]]; then
+    echo "post-build: no BINARIES_DIR (not run by Buildroot): no /boot/board.dtb in this root;" \
+      "U-Boot boots it on the firmware's DTB"
+    return 0
+  fi
+  # The kernel installs its DTB next to /boot/Image (BR2_LINUX_KERNEL_INSTALL_TARGET) and in
+  # BINARIES_DIR; the target's copy is renamed, so a second run finds only BINARIES_DIR's.
+  dtb="$boot/$KERNEL_DTB"
+  [[ -f "$dtb" ]] || dtb="$BINARIES_DIR/$KERNEL_DTB"
+  [[ -f "$dtb" ]] || { echo "post-build: no $KERNEL_DTB in $boot or $BINARIES_DIR" >&2; exit 1; }
+  install -D -m 0644 "$dtb" "$boot/board.dtb"
+  rm -f "$boot/$KERNEL_DTB"
+  rm -rf "${boot:?}/overlays"
+  install -d -m 0755 "$boot/overlays"
+  for overlay in "$BINARIES_DIR"/rpi-firmware/overlays/*.dtbo; do
+    [[ -f "$overlay" ]] || { echo "post-build: no overlays in $BINARIES_DIR/rpi-firmware/overlays" >&2; exit 1; }
+    install -m 0644 "$overlay" "$boot/overlays/"
+  done
+  install -m 0644 "$REPO/board/zero2w/overlays.env" "$boot/overlays.env"
+  read -r -a names <<<"$(sed -n 's/^slot_overlays=//p' "$REPO/board/zero2w/overlays.env")"
+  for name in "${names[@]}"; do
+    [[ -f "$boot/overlays/$name.dtbo" ]] ||
+      { echo "post-build: overlays.env names $name, which rpi-firmware does not install" >&2; exit 1; }
+  done
+}
+
 main() {
   write_os_release "$(image_version)"
   write_fstab
@@ -124,6 +163,7 @@ main() {
   mask_upstream_units
   install_keyring
   stamp_clock_epoch
+  install_slot_dtb
 }
 
 main "$@"

@@ -2,8 +2,9 @@
 # The emulated board's scenarios (sourced by tests/emulated-board.sh). Each one copies the
 # card genimage made, changes its environment from the host (fw_setenv, or damage), powers
 # the board on in QEMU and asserts from outside: the initramfs marker line (slot, root, the
-# DTB's model, the command line) and the environment U-Boot left on the card. Each runs in its
-# own subshell and returns the number of failed checks. Needs OUT, WORK, ART, HERE, MARKER.
+# DTB's model, which DTB the kernel got and the overlays applied to it, the command line) and the
+# environment U-Boot left on the card. Each runs in its own subshell and returns the number of
+# failed checks. Needs OUT, WORK, ART, HERE, MARKER, TEST_SENSOR and make_slot (card.sh).
 
 readonly BOOT_TIMEOUT_S=150
 readonly MODEL="Raspberry Pi 3 Model B"
@@ -13,6 +14,11 @@ readonly STALE_FDT_ADDR=0x1f000000
 OWN_VARS="$(sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' board/zero2w/uboot-env.txt | tr '\n' ' ')machine_id"
 readonly OWN_VARS
 FAILED=0
+# What the marker shows of the kernel's DTB when each slot boots (card.sh make_slot): slot A
+# carries its own DTB and overlays.env names moment-test; slot B is older, without a DTB, and
+# boots on the firmware's (the marker then shows no overlay: the firmware applied none of ours).
+# A scenario's own slots set theirs (each scenario runs in a subshell).
+declare -A SLOT_DTB=([A]="dtb=slot-A overlays=moment-test " [B]="dtb=firmware overlays=- ")
 
 check() { # NAME COMMAND...
   local name="$1" output
@@ -43,11 +49,12 @@ env_get() { fw_printenv -c "$WORK/$1.fw_env.config" -n "$2" 2>/dev/null; }
 env_set() { fw_setenv -c "$WORK/$1.fw_env.config" "${@:2}"; }
 
 # power_on CARD BOOT_NAME [boot.py options]: one boot; its JSON result in RESULT, timings shown.
+# The DTB QEMU hands U-Boot, as the firmware would: FIRMWARE_DTB (default card.sh's firmware.dtb).
 power_on() {
   local card="$1" name="$2"
   shift 2
   RESULT="$(python3 "$HERE/boot.py" --card "$WORK/$card.img" --uboot "$OUT/u-boot.bin" \
-    --dtb "$OUT/bcm2837-rpi-3-b.dtb" --append "$(firmware_cmdline)" --log "$ART/$name.log" \
+    --dtb "${FIRMWARE_DTB:-$WORK/firmware.dtb}" --append "$(firmware_cmdline)" --log "$ART/$name.log" \
     --timeout "$BOOT_TIMEOUT_S" "$@")"
   printf 'emulated-board: time %-24s U-Boot %s s, Starting kernel %s s, marker %s s (ended: %s)\n' \
     "$name" "$(result banners)" "$(result starting_kernel)" "$(result marker)" "$(result ended)"
@@ -58,15 +65,17 @@ result() { # KEY: a field of the last boot's result
     "$RESULT" "$1"
 }
 
-# The marker shows the slot's own initrd, its root, RAUC's slot name, the DTB the firmware
-# handed over (its model) and whatever else the command line must carry.
+# The marker shows the slot's own initrd, the DTB's model, which DTB the kernel got and the
+# overlays applied to it (SLOT_DTB), the firmware's bootargs (cmdline.txt's line) followed by the
+# slot's root and RAUC's slot name, and whatever else the command line must carry.
 marker_shows() { # SLOT PART [TEXT...]
   local line text
   line="$(result marker_line)"
-  for text in "slot=$1 " "model=$MODEL " "root=/dev/mmcblk0p$2" "rauc.slot=$1" "${@:3}"; do
+  for text in "slot=$1 " "model=$MODEL " "${SLOT_DTB[$1]}" \
+    "cmdline=$(firmware_cmdline) root=/dev/mmcblk0p$2 rauc.slot=$1" "${@:3}"; do
     [[ "$line" == *"$text"* ]] || { echo "no '$text' in: $line"; return 1; }
   done
-  echo "slot $1 from /dev/mmcblk0p$2, model '$MODEL', in $(result marker) s"
+  echo "slot $1 from /dev/mmcblk0p$2, ${SLOT_DTB[$1]% }, firmware bootargs kept, in $(result marker) s"
 }
 
 env_is() { # CARD VAR VALUE
@@ -101,6 +110,7 @@ scenario_first_boot() {
   new_card a
   power_on a a-first-boot
   check a-marker marker_shows A 2
+  check a-slot-dtb console_says a-first-boot "moment: DTB from slot A, overlays: moment-test"
   check a-counter env_is a BOOT_A_LEFT 2
   check a-no-firmware-vars only_own_vars a
   env_set a machine_id "$MACHINE_ID"
@@ -115,6 +125,8 @@ scenario_slot_choice() {
   env_set b BOOT_ORDER "B A"
   power_on b b-order-b-a
   check b-order-b-a marker_shows B 3
+  check b-no-slot-dtb console_says b-order-b-a "moment: slot B has no /boot/board.dtb"
+  check b-firmware-dtb console_says b-order-b-a "moment: DTB from the firmware"
   check b-counter-b env_is b BOOT_B_LEFT 2
   env_set b BOOT_B_LEFT 0
   power_on b b-b-spent
@@ -137,7 +149,32 @@ scenario_stale_fdt_addr() {
   check c-stale-fdt-addr-boots marker_shows A 2
   check c-stale-fdt-addr-gone only_own_vars c
   check c-defaults-filled-in env_is c ramdisk_addr_r 0x02700000
+  scenario_slot_dtb
   return "$FAILED"
+}
+
+# Which DTB the kernel gets, beyond the plain cases of the other scenarios (run inside
+# stale_fdt_addr, the other scenario about the DTB: tests/emulated-board.sh names the scenarios).
+# Slot A lists in overlays.env an overlay it lacks and one that fails half-applied, and the
+# firmware's DTB names a camera: the kernel still runs on slot A's DTB, with moment-test and the
+# camera's overlay and nothing of the failed one. Slot B's DTB is larger than the room below the
+# initrd: B boots on the firmware's DTB.
+scenario_slot_dtb() {
+  make_slot A faults "$WORK/rootfs-A-faults.squashfs"
+  make_slot B oversize "$WORK/rootfs-B-oversize.squashfs"
+  new_card c2
+  write_slot "$WORK/c2.img" A "$WORK/rootfs-A-faults.squashfs"
+  write_slot "$WORK/c2.img" B "$WORK/rootfs-B-oversize.squashfs"
+  SLOT_DTB[A]="dtb=slot-A overlays=moment-test,$TEST_SENSOR "
+  FIRMWARE_DTB="$WORK/firmware-camera.dtb" power_on c2 c-slot-dtb-faults
+  check c-dtb-overlays-camera marker_shows A 2
+  check c-dtb-summary console_says c-slot-dtb-faults "moment: DTB from slot A, overlays: moment-test $TEST_SENSOR"
+  check c-dtb-missing-overlay console_says c-slot-dtb-faults "moment: slot A has no /boot/overlays/moment-missing.dtbo; booting without it"
+  check c-dtb-failed-overlay console_says c-slot-dtb-faults "moment: overlay moment-broken of slot A did not apply; booting without it"
+  env_set c2 BOOT_ORDER "B A"
+  power_on c2 c-oversize-dtb
+  check c-oversize-dtb-boots marker_shows B 3
+  check c-oversize-dtb-refused console_says c-oversize-dtb "moment: /boot/board.dtb of slot B needs"
 }
 
 scenario_damaged_env() {
