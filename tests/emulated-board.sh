@@ -4,12 +4,17 @@
 # with board/zero2w/genimage.cfg boot in QEMU raspi3b (TCG) into a kernel and initramfs loaded
 # from the slot's zstd squashfs. Scenarios (tests/emulated-board/scenarios.sh, README.md there):
 # first boot, slot choice and counting, a stale saved fdt_addr, damaged environments, power
-# cuts during saveenv. Prints PASS/FAIL per check and fails if any check fails.
-#   --console   build the card and boot it with the console on this terminal (Ctrl-A X quits)
+# cuts during saveenv, the kernel on the slot's DTB and overlays, and the whole system on the
+# card through an update and a roll-back.
+# Prints PASS/FAIL per check and fails if any check fails.
+#   --console   build the cards and boot the full one (both slots: the whole system) with the
+#               console on this terminal, root without a password (Ctrl-A X quits)
+#   --base      only make the full boot's arm64 Debian base (mmdebstrap) into the cache, so CI
+#               can make it while other checks run
 # Environment: MOMENT_QEMU_CACHE (keep downloads), MOMENT_SHARED (U-Boot's source),
-# MOMENT_EMULATED_SEEDS (power cut seeds, default "1 2 3"), MOMENT_EMULATED_FULL=1 (also the
-# full_boot scenario: a real root to the recorder's mark-good, tests/emulated-board/full-boot.sh;
-# MOMENT_EMULATED_ONLY=full_boot runs it alone).
+# MOMENT_EMULATED_SEEDS (power cut seeds, default "1 2 3"), MOMENT_EMULATED_ONLY (the
+# scenarios to run, e.g. "full_boot": a real root through an update and a roll-back,
+# tests/emulated-board/full-boot.sh), and full-boot.sh's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +24,7 @@ readonly WORK="$OUT/work"
 readonly ART="$OUT/artifacts"
 readonly CACHE="${MOMENT_QEMU_CACHE:-$OUT/cache}"
 # Longest first, so that the two at a time finish together.
-SCENARIOS=(slot_choice first_boot damaged_env stale_fdt_addr power_cut)
-[[ "${MOMENT_EMULATED_FULL:-}" == 1 ]] && SCENARIOS=(full_boot "${SCENARIOS[@]}")
+SCENARIOS=(full_boot slot_choice first_boot damaged_env slot_dtb stale_fdt_addr power_cut)
 [[ -n "${MOMENT_EMULATED_ONLY:-}" ]] && read -r -a SCENARIOS <<<"$MOMENT_EMULATED_ONLY"
 readonly SCENARIOS
 STARTED=$SECONDS
@@ -46,9 +50,16 @@ build() {
   log "card built in $((SECONDS - STARTED)) s"
 }
 
+# The full card when it was built (the default): systemd, the recorder and a root login on the
+# console; otherwise the boot loader's card, whose initramfs prints its marker and stops.
 console() {
+  local card="$WORK/card.img" dtb="$OUT/bcm2837-rpi-3-b.dtb"
+  if [[ -s "$WORK/full-card.img" ]]; then
+    card="$WORK/console-card.img" dtb="$WORK/full-firmware.dtb"
+    cp --sparse=always "$WORK/full-card.img" "$card"
+  fi
   exec timeout 3600 qemu-system-aarch64 -M raspi3b -accel tcg -kernel "$OUT/u-boot.bin" \
-    -dtb "$OUT/bcm2837-rpi-3-b.dtb" -drive if=sd,format=raw,file="$WORK/card.img" -nographic \
+    -dtb "$dtb" -drive if=sd,format=raw,file="$card" -nographic \
     -serial null -serial mon:stdio -append "$(firmware_cmdline)"
 }
 
@@ -71,6 +82,11 @@ run_scenarios() {
 }
 
 main() {
+  if [[ "${1:-}" == --base ]]; then
+    full_base_tar >/dev/null || die "no arm64 Debian base (mmdebstrap failed)"
+    log "arm64 base ready in $((SECONDS - STARTED)) s"
+    return 0
+  fi
   build
   [[ "${1:-}" == --console ]] && console
   if ! run_scenarios; then

@@ -149,12 +149,10 @@ scenario_stale_fdt_addr() {
   check c-stale-fdt-addr-boots marker_shows A 2
   check c-stale-fdt-addr-gone only_own_vars c
   check c-defaults-filled-in env_is c ramdisk_addr_r 0x02700000
-  scenario_slot_dtb
   return "$FAILED"
 }
 
-# Which DTB the kernel gets, beyond the plain cases of the other scenarios (run inside
-# stale_fdt_addr, the other scenario about the DTB: tests/emulated-board.sh names the scenarios).
+# Which DTB the kernel gets, beyond the plain cases of the other scenarios.
 # Slot A lists in overlays.env an overlay it lacks and one that fails half-applied, and the
 # firmware's DTB names a camera: the kernel still runs on slot A's DTB, with moment-test and the
 # camera's overlay and nothing of the failed one. Slot B's DTB is larger than the room below the
@@ -175,6 +173,7 @@ scenario_slot_dtb() {
   power_on c2 c-oversize-dtb
   check c-oversize-dtb-boots marker_shows B 3
   check c-oversize-dtb-refused console_says c-oversize-dtb "moment: /boot/board.dtb of slot B needs"
+  return "$FAILED"
 }
 
 scenario_damaged_env() {
