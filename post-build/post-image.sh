@@ -45,17 +45,7 @@ make_bundle() {
   rm -rf "$dir" "$BINARIES/moment-$version.raucb"
   mkdir -p "$dir"
   cp "$BINARIES/rootfs.squashfs" "$dir/rootfs.squashfs"
-  cat >"$dir/manifest.raucm" <<MANIFEST
-[update]
-compatible=moment-zero2w
-version=$version
-
-[bundle]
-format=verity
-
-[image.rootfs]
-filename=rootfs.squashfs
-MANIFEST
+  "$REPO/post-build/rauc-manifest.sh" "$version" >"$dir/manifest.raucm"
   "$HOST_BIN/rauc" bundle \
     --cert="${MOMENT_RAUC_CERT:?MOMENT_RAUC_CERT: the signing certificate}" \
     --key="${MOMENT_RAUC_KEY:?MOMENT_RAUC_KEY: the signing key}" \

@@ -150,7 +150,7 @@ make_rootfs() {
   ci/rauc-dev-keys.sh "$WORK/keys" >/dev/null
   finish_root "$root" qemu-test "$WORK/keys/dev.cert.pem"
   add_test_parts "$root"
-  mksquashfs "$root" "$WORK/in/rootfs.squashfs" -comp zstd -Xcompression-level 3 -noappend -quiet >/dev/null
+  squash_root "$root" "$WORK/in/rootfs.squashfs"
 }
 
 # The update: the same tree as another version, in a verity bundle signed with the key whose CA
@@ -159,20 +159,8 @@ make_bundle() {
   local root="$WORK/rootfs" dir="$WORK/bundle"
   MOMENT_VERSION="$UPDATE_VERSION" MOMENT_RAUC_CERT="$WORK/keys/dev.cert.pem" post-build/post-build.sh "$root"
   mkdir -p "$dir"
-  mksquashfs "$root" "$dir/rootfs.squashfs" -comp zstd -Xcompression-level 3 -noappend -quiet >/dev/null
-  cat >"$dir/manifest.raucm" <<MANIFEST
-[update]
-compatible=$(sed -n 's/^compatible=//p' overlay/etc/rauc/system.conf)
-version=$UPDATE_VERSION
-
-[bundle]
-format=verity
-
-[image.rootfs]
-filename=rootfs.squashfs
-MANIFEST
-  rauc bundle --cert="$WORK/keys/dev.cert.pem" --key="$WORK/keys/dev.key.pem" "$dir" "$WORK/update.raucb" \
-    >"$ART/rauc-bundle.log" 2>&1 || { cat "$ART/rauc-bundle.log" >&2; return 1; }
+  squash_root "$root" "$dir/rootfs.squashfs"
+  signed_bundle "$dir/rootfs.squashfs" "$UPDATE_VERSION" "$WORK/keys" "$WORK/update.raucb" "$ART/rauc-bundle.log"
 }
 
 # What only the test's image has: the recorder configuration for a guest without camera, GPIO

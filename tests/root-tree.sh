@@ -81,3 +81,25 @@ small_card_cfg() {
     { sub(/@BOOT_FILES@/, files) }
     { print }' board/zero2w/genimage.cfg
 }
+
+# squash_root ROOT OUTPUT: the root as the image makes its slots: zstd squashfs (DESIGN.md 9).
+squash_root() {
+  mksquashfs "$1" "$2" -comp zstd -Xcompression-level 3 -noappend -quiet >/dev/null
+}
+
+# signed_bundle SQUASHFS VERSION KEYS OUTPUT LOG: a RAUC bundle of one root image with the
+# release's manifest (post-build/rauc-manifest.sh), signed with KEYS/dev.cert.pem and
+# dev.key.pem (ci/rauc-dev-keys.sh) as post-image.sh signs the release's; rauc's output goes to
+# LOG, and to stderr when it fails.
+signed_bundle() {
+  local squashfs="$1" version="$2" keys="$3" output="$4" log="$5" dir="$4.d"
+  rm -rf "${dir:?}" "$output"
+  mkdir -p "$dir"
+  cp "$squashfs" "$dir/rootfs.squashfs"
+  post-build/rauc-manifest.sh "$version" >"$dir/manifest.raucm"
+  if ! rauc bundle --cert="$keys/dev.cert.pem" --key="$keys/dev.key.pem" "$dir" "$output" >"$log" 2>&1; then
+    cat "$log" >&2
+    return 1
+  fi
+  rm -rf "${dir:?}"
+}

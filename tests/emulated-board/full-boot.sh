@@ -93,31 +93,6 @@ add_full_test_parts() { # ROOT
     "$FULL_BOOT_S" >"$root/etc/systemd/system.conf.d/zz-emulated-board.conf"
 }
 
-# squash ROOT OUTPUT
-squash() { mksquashfs "$1" "$2" -comp zstd -Xcompression-level 3 -noappend -quiet >/dev/null; }
-
-# bundle SQUASHFS VERSION OUTPUT: a verity bundle signed as post-image.sh signs the release's.
-bundle() {
-  local dir="$WORK/bundle-$2"
-  rm -rf "${dir:?}"
-  mkdir -p "$dir"
-  cp "$1" "$dir/rootfs.squashfs"
-  cat >"$dir/manifest.raucm" <<MANIFEST
-[update]
-compatible=$(sed -n 's/^compatible=//p' overlay/etc/rauc/system.conf)
-version=$2
-
-[bundle]
-format=verity
-
-[image.rootfs]
-filename=rootfs.squashfs
-MANIFEST
-  rauc bundle --cert="$WORK/keys/dev.cert.pem" --key="$WORK/keys/dev.key.pem" "$dir" "$3" \
-    >"$ART/rauc-bundle-$2.log" 2>&1 || { cat "$ART/rauc-bundle-$2.log" >&2; return 1; }
-  rm -rf "${dir:?}"
-}
-
 # The slot's image, then from the same tree the good update (another version) and the bad one
 # (its recorder binary cut short: it never starts, so the slot never gets healthy).
 build_full_slots() {
@@ -141,18 +116,18 @@ build_full_slots() {
   cp "$WORK/full-firmware.dtb" "$root/boot/board.dtb"
   fdtput -c "$root/boot/board.dtb" /moment-test
   fdtput -t s "$root/boot/board.dtb" /moment-test dtb full-slot
-  squash "$root" "$WORK/in/rootfs.squashfs"
+  squash_root "$root" "$WORK/in/rootfs.squashfs"
   MOMENT_VERSION="$UPDATE_VERSION" MOMENT_RAUC_CERT="$WORK/keys/dev.cert.pem" post-build/post-build.sh "$root"
-  squash "$root" "$WORK/update.squashfs"
-  bundle "$WORK/update.squashfs" "$UPDATE_VERSION" "$WORK/update.raucb"
+  squash_root "$root" "$WORK/update.squashfs"
+  signed_bundle "$WORK/update.squashfs" "$UPDATE_VERSION" "$WORK/keys" "$WORK/update.raucb" "$ART/rauc-bundle-update.log"
   MOMENT_VERSION="$BAD_VERSION" MOMENT_RAUC_CERT="$WORK/keys/dev.cert.pem" post-build/post-build.sh "$root"
   truncate -s 64K "$root/usr/bin/moment-recorder"
   # Without a recorder nothing runs ffmpeg: its program and the libraries only it links are left
   # out, which halves the bundle (every MiB is seconds of the emulated card).
   rm -f "$root"/usr/bin/ffmpeg "$root"/usr/bin/ffprobe "$root"/usr/bin/ffplay
   python3 "$HERE/prune-libraries.py" "$root" /usr/lib/aarch64-linux-gnu >/dev/null
-  squash "$root" "$WORK/bad.squashfs"
-  bundle "$WORK/bad.squashfs" "$BAD_VERSION" "$WORK/bad.raucb"
+  squash_root "$root" "$WORK/bad.squashfs"
+  signed_bundle "$WORK/bad.squashfs" "$BAD_VERSION" "$WORK/keys" "$WORK/bad.raucb" "$ART/rauc-bundle-bad.log"
   rm -f "$WORK/update.squashfs" "$WORK/bad.squashfs"
   log "full slot: squashfs $(($(stat -c %s "$WORK/in/rootfs.squashfs") / 1048576)) MiB, bundles $(($(stat -c %s "$WORK/update.raucb") / 1048576)) and $(($(stat -c %s "$WORK/bad.raucb") / 1048576)) MiB, initrd $(($(stat -c %s "$WORK/full-initrd.cpio.gz") / 1024)) KiB"
 }
