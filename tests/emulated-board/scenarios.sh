@@ -40,9 +40,16 @@ firmware_cmdline() {
   printf ' mem=512M'
 }
 
+# card_env_config NAME: the image's own fw_env.config (overlay/), with the card file NAME.img in
+# place of /dev/mmcblk0, so fw_printenv and fw_setenv here read the offsets the camera's do.
+card_env_config() {
+  sed "s|^/dev/mmcblk0 |$WORK/$1.img |" overlay/etc/fw_env.config >"$WORK/$1.fw_env.config"
+  grep -q "^$WORK/$1.img " "$WORK/$1.fw_env.config" || die "overlay/etc/fw_env.config names no /dev/mmcblk0"
+}
+
 new_card() { # NAME: a fresh copy of the card
   cp --sparse=always "$WORK/card.img" "$WORK/$1.img"
-  printf '%s 0x400000 0x4000\n%s 0x410000 0x4000\n' "$WORK/$1.img" "$WORK/$1.img" >"$WORK/$1.fw_env.config"
+  card_env_config "$1"
 }
 
 env_get() { fw_printenv -c "$WORK/$1.fw_env.config" -n "$2" 2>/dev/null; }
