@@ -427,16 +427,11 @@ check_data_kept() {
   echo "data-init was a no-op on the second boot"
 }
 
-# partition_extent N: the card's partition N as "START_SECTOR SECTORS".
-partition_extent() {
-  sfdisk --dump "$CARD" | awk -v n="$CARD$1" '$1 == n { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }'
-}
-
 # From outside, as the power cut left it: p5 holds the raw ring with every segment the recorder
 # called durable, and every segment's CRC checks (the host's recorder, read-only).
 check_ring_on_p5() {
   local offset size inspection newest
-  read -r offset size < <(partition_extent 5)
+  read -r offset size < <(card_partition "$CARD" 5)
   dd if="$CARD" of="$WORK/ring-p5.img" bs=512 skip="$offset" count="$size" status=none
   inspection="$("$RECORDER" ring inspect "$WORK/ring-p5.img" --json)"
   newest="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["newest_seq"])' <<<"$inspection")"
@@ -465,7 +460,7 @@ check_boot_partition() {
 # slot_holds PARTITION_NUMBER IMAGE: the card's partition starts with exactly IMAGE.
 slot_holds() {
   local offset size
-  read -r offset size < <(partition_extent "$1")
+  read -r offset size < <(card_partition "$CARD" "$1")
   cmp -s -n "$(stat -c %s "$2")" "$2" <(dd if="$CARD" bs=512 skip="$offset" count="$size" status=none)
 }
 

@@ -82,6 +82,11 @@ small_card_cfg() {
     { print }' board/zero2w/genimage.cfg
 }
 
+# card_partition IMAGE N: partition N of a card image file as "START_SECTOR SECTORS".
+card_partition() {
+  sfdisk --dump "$1" | awk -v n="$1$2" '$1 == n { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }'
+}
+
 # squash_root ROOT OUTPUT: the root as the image makes its slots: zstd squashfs (DESIGN.md 9).
 squash_root() {
   mksquashfs "$1" "$2" -comp zstd -Xcompression-level 3 -noappend -quiet >/dev/null

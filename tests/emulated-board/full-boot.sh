@@ -259,7 +259,7 @@ test_machine_id() { # ID
 # qemu-user) of a copy of the partition.
 ring_on_p5() {
   local start size newest
-  read -r start size < <(partition_of f 5)
+  read -r start size < <(card_partition "$WORK/f.img" 5)
   dd if="$WORK/f.img" of="$WORK/f-p5.img" bs=512 skip="$start" count="$size" status=none
   newest="$("$(full_recorder)" ring inspect "$WORK/f-p5.img" --json |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["newest_seq"])')"
@@ -268,20 +268,19 @@ ring_on_p5() {
   echo "p5's ring holds segments up to $newest"
 }
 
-partition_of() { # CARD N: start and size in sectors
-  sfdisk --dump "$WORK/$1.img" | awk -v n="$WORK/$1.img$2" '
-    $1 == n { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }'
-}
-
 # The bundles on /data (p6, made at the first boot), as if uploaded earlier: the emulated board
 # has no network the host reaches, and the probe's serial line is too slow for 100s of MiB.
 bundles_on_data() {
   local start size mnt="$WORK/data-mnt"
-  read -r start size < <(partition_of f 6)
+  read -r start size < <(card_partition "$WORK/f.img" 6)
   mkdir -p "$mnt"
   mount -o loop,offset=$((start * 512)),sizelimit=$((size * 512)) "$WORK/f.img" "$mnt" || return 1
   mkdir -p "$mnt/test-bundles"
-  cp "$WORK/update.raucb" "$WORK/bad.raucb" "$mnt/test-bundles/"
+  # Unmounted whatever the copy does, so a failure leaves no mount behind.
+  if ! cp "$WORK/update.raucb" "$WORK/bad.raucb" "$mnt/test-bundles/"; then
+    umount "$mnt"
+    return 1
+  fi
   umount "$mnt"
   echo "update.raucb and bad.raucb in /data/test-bundles"
 }
