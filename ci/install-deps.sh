@@ -15,7 +15,7 @@ readonly APT_PACKAGES=(util-linux python3 shellcheck ffmpeg rclone chromium curl
   hostapd dnsmasq-base wpasupplicant iw udhcpc busybox iproute2
   genimage u-boot-tools systemd squashfs-tools dosfstools mtools fdisk e2fsprogs
   rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-  qemu-user-static rauc dbus openssl exfatprogs qemu-system-x86 mmdebstrap kmod
+  qemu-user-static arch-test rauc dbus openssl exfatprogs qemu-system-x86 mmdebstrap kmod
   qemu-system-arm bison flex libssl-dev bc device-tree-compiler libgnutls28-dev make xxd cpio
   libubootenv-tool gcc g++ rsync file unzip python3-magic flake8)
 
@@ -36,6 +36,19 @@ if ((${#missing[@]} > 0)); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# mmdebstrap runs the arm64 base's maintainer scripts (tests/emulated-board.sh) through
+# qemu-user, which needs the kernel's binfmt_misc to know the interpreter. Machines without
+# systemd-binfmt (this one) never register it; writing a registration twice fails.
+readonly BINFMT=/proc/sys/fs/binfmt_misc
+if [[ ! -e "$BINFMT/register" ]]; then
+  echo "install-deps: mount binfmt_misc"
+  mount -t binfmt_misc binfmt_misc "$BINFMT"
+fi
+if [[ ! -e "$BINFMT/qemu-aarch64" ]]; then
+  echo "install-deps: register qemu-aarch64 with binfmt_misc"
+  cat /usr/lib/binfmt.d/qemu-aarch64.conf >"$BINFMT/register"
 fi
 
 for component in rustfmt clippy; do
