@@ -13,8 +13,8 @@
 #               can make it while other checks run
 # Environment: MOMENT_QEMU_CACHE (keep downloads), MOMENT_SHARED (U-Boot's source),
 # MOMENT_EMULATED_SEEDS (power cut seeds, default "1 2 3"), MOMENT_EMULATED_ONLY (the
-# scenarios to run, e.g. "full_boot": a real root through an update and a roll-back,
-# tests/emulated-board/full-boot.sh), and full-boot.sh's own.
+# scenarios to run, e.g. "full_update full_rollback": a real root through an update and a
+# roll-back, tests/emulated-board/full-boot.sh), and full-boot.sh's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,9 +24,12 @@ readonly WORK="$OUT/work"
 readonly ART="$OUT/artifacts"
 readonly CACHE="${MOMENT_QEMU_CACHE:-$OUT/cache}"
 # Longest first, so that the two at a time finish together.
-SCENARIOS=(full_boot slot_choice first_boot damaged_env slot_dtb stale_fdt_addr power_cut)
+SCENARIOS=(full_rollback full_update slot_choice first_boot damaged_env slot_dtb stale_fdt_addr power_cut)
 [[ -n "${MOMENT_EMULATED_ONLY:-}" ]] && read -r -a SCENARIOS <<<"$MOMENT_EMULATED_ONLY"
 readonly SCENARIOS
+# Two QEMUs share the two cores: one TCG thread each (raspi3b has four vCPUs, which multi-threaded
+# TCG would run as four threads fighting over two cores).
+readonly BOARD_ACCEL="tcg,thread=single"
 STARTED=$SECONDS
 
 log() { printf 'emulated-board: %s\n' "$*"; }
@@ -46,7 +49,7 @@ build() {
   mkdir -p "$WORK" "$ART"
   "$HERE/build-uboot.sh"
   build_card board/zero2w/boot.cmd "$WORK/card.img"
-  if [[ " ${SCENARIOS[*]} " == *" full_boot "* ]]; then build_full_card; fi
+  if [[ " ${SCENARIOS[*]} " == *" full_"* ]]; then build_full_card; fi
   log "card built in $((SECONDS - STARTED)) s"
 }
 

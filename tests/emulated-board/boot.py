@@ -25,7 +25,7 @@ ANSI = re.compile(r"\x1b(\[[0-9;]*)?[A-Za-z]")
 
 def qemu_command(args):
     command = [
-        "qemu-system-aarch64", "-M", "raspi3b", "-accel", "tcg",
+        "qemu-system-aarch64", "-M", "raspi3b", "-accel", args.accel,
         "-kernel", args.uboot, "-dtb", args.dtb,
         "-drive", f"if=sd,format=raw,file={args.card}",
         "-nographic", "-monitor", "none", "-serial", "null", "-serial", "stdio",
@@ -144,6 +144,7 @@ def run(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--accel", default="tcg", help="QEMU's -accel (always TCG: KVM hangs here)")
     parser.add_argument("--card", required=True)
     parser.add_argument("--uboot", required=True)
     parser.add_argument("--dtb", required=True)
@@ -160,6 +161,8 @@ def main():
     parser.add_argument("--cut-after", type=int, default=0,
                         help="power cut once the trace holds this many SD block writes")
     args = parser.parse_args()
+    if args.accel.split(",")[0] != "tcg":
+        parser.error("--accel must be TCG: KVM hangs on this machine")
     if args.cut_after and not args.trace:
         parser.error("--cut-after needs --trace")
     print(json.dumps(run(args)))

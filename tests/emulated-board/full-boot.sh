@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
-# The emulated board's full_boot scenario (issue 20; sourced by tests/emulated-board.sh): the
-# card's whole path on the raspi3b, not only the boot loader, through an update and a rollback.
+# The emulated board's full-system scenarios (issue 20; sourced by tests/emulated-board.sh): the
+# card's whole path on the raspi3b, not only the boot loader, through an update and a roll-back.
 # Both slots hold a real root (the arm64 Debian base, the cross-built recorder, overlay/,
 # post-build.sh, as tests/root-tree.sh assembles it for tests/qemu-boot.sh) with /boot/Image and
 # an initramfs that loads the SD, squashfs, ext4, vfat, loop, dm-verity and watchdog modules and
-# switches to the read-only squashfs root. Asserted from outside (the console, fw_printenv on
-# the card file, the test probe: a root shell on the PL011, test image only):
-#   boot 1   first boot: U-Boot takes slot A (BOOT_A_LEFT 3 -> 2 on the card), systemd starts
-#            the recorder on the squashfs root, it marks the slot good (back to 3), p5 holds a
-#            ring, the machine ID is stored in the environment
-#   host     two signed bundles are put on /data (the card file, between power-ons)
-#   boot 2   the good bundle uploaded to the web app (curl in the guest) installs into slot B;
-#            the web app's reboot resets the board; U-Boot boots B, whose recorder confirms it;
-#            the machine ID is the same
-#   boot 3   the bad bundle (its recorder binary is damaged) installs into slot A; after the
-#            reboot A never gets healthy (its recorder crash-loops) and update-deadline.sh
-#            reboots it, three times; U-Boot falls back to B by itself, RAUC reports A bad, the
-#            recorder says it rolled back
+# switches to the read-only squashfs root. /data already holds two signed bundles. Asserted from
+# outside (the console, fw_printenv on the card file, the test probe: a root shell on the
+# PL011, test image only). Two scenarios, each on its own copy of the card, run side by side:
+#   full_update    boot 1: U-Boot takes slot A (BOOT_A_LEFT 3 -> 2 on the card), systemd starts
+#                  the recorder on the squashfs root, it marks the slot good (back to 3), the
+#                  machine ID is stored in the environment; the good bundle uploaded to the web
+#                  app (curl in the guest) installs into slot B; the web app's reboot resets the
+#                  board; U-Boot boots B, whose recorder confirms it with the same machine ID;
+#                  after a power cut p5 holds a ring
+#   full_rollback  boot 1 as above; the bad bundle (its recorder binary is damaged) installs
+#                  into slot B; B never gets healthy (its recorder crash-loops) and
+#                  update-deadline.sh reboots it, three times; U-Boot falls back to A by itself,
+#                  RAUC reports B bad, the recorder says it rolled back
 # Needs OUT, WORK, ART, CACHE, HERE, die, log, check, and card.sh's and scenarios.sh's functions.
 # Environment: MOMENT_EMULATED_BASE (an arm64 base tarball; default: made with mmdebstrap and
 # kept in the cache), MOMENT_RECORDER_BIN (the aarch64 recorder; default ci/cross-check.sh's).
@@ -39,7 +39,10 @@ readonly FULL_INSTALL_S=900
 readonly FULL_ROLLBACK_S=900
 # systemd's status lines with unit names, not cut to the console's width; no getty on the
 # console, which would silence them (test only: the image keeps its getty).
-readonly FULL_CMDLINE="systemd.status_unit_format=name systemd.mask=serial-getty@ttyS1.service"
+# Debian's kernel credits the hardware RNG's output with no entropy unless told its quality (the
+# Pi's kernel has the driver built in and trusted): without it the crng waited for interrupts
+# under TCG beside another QEMU.
+readonly FULL_CMDLINE="systemd.status_unit_format=name systemd.mask=serial-getty@ttyS1.service rng_core.default_quality=1000"
 # The SD host (sdhost; sdhci-iproc for the other controller), the root's squashfs, /data's
 # ext4, /boot's vfat, loop and dm-verity for RAUC's bundles, the watchdog, whose restart
 # handler is how this board reboots, and the SoC's random number generator (built into the Pi's
@@ -61,11 +64,17 @@ full_recorder() {
   echo "${MOMENT_RECORDER_BIN:-${CARGO_TARGET_DIR:-target}/cross/aarch64-unknown-linux-gnu/release/moment-recorder}"
 }
 
-# What ffmpeg's package pulls in and the recorder never loads: Mesa's drivers and LLVM (only
-# they link it), documentation.
+# What a camera's root never carries and Debian's packages bring: Mesa's drivers and LLVM (only
+# they link it), perl (debconf's), gconv's charsets, udev's hardware database, MIME data, the
+# package manager's state, documentation. Every MiB is seconds of the emulated card: the slot
+# is read at boot, a bundle read and written twice at ~4 MiB/s.
 strip_root() { # ROOT
-  rm -rf "$1"/usr/lib/aarch64-linux-gnu/dri "$1"/usr/lib/aarch64-linux-gnu/libLLVM* \
-    "$1"/usr/share/doc "$1"/usr/share/man "$1"/usr/share/locale "$1"/var/cache/apt "$1"/var/lib/apt/lists
+  local lib="$1/usr/lib/aarch64-linux-gnu"
+  rm -rf "$lib"/dri "$lib"/libLLVM* "$lib"/perl* "$lib"/gconv "$1"/usr/bin/perl* "$1"/usr/share/perl* \
+    "$1"/usr/lib/udev/hwdb.d "$1"/usr/lib/udev/hwdb.bin "$1"/etc/udev/hwdb.bin "$1"/usr/share/mime \
+    "$1"/usr/share/doc "$1"/usr/share/man "$1"/usr/share/locale "$1"/usr/share/i18n \
+    "$1"/var/cache/apt "$1"/var/lib/apt/lists "$1"/var/cache/debconf
+  python3 "$HERE/prune-libraries.py" "$1" /usr/lib/aarch64-linux-gnu >/dev/null
 }
 
 # What only the test's root has: the recorder's configuration for a board without camera, GPIO
@@ -134,35 +143,55 @@ build_full_slots() {
   log "full slot: squashfs $(($(stat -c %s "$WORK/in/rootfs.squashfs") / 1048576)) MiB, bundles $(($(stat -c %s "$WORK/update.raucb") / 1048576)) and $(($(stat -c %s "$WORK/bad.raucb") / 1048576)) MiB, initrd $(($(stat -c %s "$WORK/full-initrd.cpio.gz") / 1024)) KiB"
 }
 
-# The small layout of tests/qemu-boot.sh (64 MiB ring, data grown from 64 MiB at first boot) on
-# a 4 GiB card (room on /data for two bundles and an upload): first-boot mkfs of a 14 GiB
-# /data would write a 64 MiB journal at the emulated card's speed. The pre-seed file on p1
-# sets the admin password (README.md, "Pre-seed"). The firmware's DTB without the Bluetooth
-# chip on the PL011, which the probe uses (the emulated board has no radio).
+# /data as data-init.sh leaves it after a first boot (ext4, label data, filling the card), made
+# here with the two signed bundles in /data/test-bundles, as if uploaded earlier: the emulated
+# board has no network the host reaches, the probe's serial line is too slow for 100s of MiB,
+# and making /data at the first boot and copying between power-ons cost a boot. The x86 test
+# (tests/qemu-boot.sh) proves the first boot's growing and formatting.
+full_data_image() { # OUTPUT SIZE
+  local dir="$WORK/full-data"
+  rm -rf "${dir:?}" "$1"
+  mkdir -p "$dir/test-bundles"
+  cp "$WORK/update.raucb" "$WORK/bad.raucb" "$dir/test-bundles/"
+  truncate -s "$2" "$1"
+  mkfs.ext4 -q -F -L data -m 1 -d "$dir" "$1"
+  rm -rf "${dir:?}"
+}
+
+# The small layout of tests/qemu-boot.sh (64 MiB ring) on a 2 GiB card whose data partition
+# reaches its end, holding full_data_image. The pre-seed file on p1 sets the admin password
+# (README.md, "Pre-seed"). The firmware's DTB without the Bluetooth chip on the PL011, which the
+# probe uses (the emulated board has no radio).
 build_full_card() {
-  local started=$SECONDS
+  local started=$SECONDS start size
   cp "$OUT/bcm2837-rpi-3-b.dtb" "$WORK/full-firmware.dtb"
   fdtput -r "$WORK/full-firmware.dtb" /soc/serial@7e201000/bluetooth
   build_full_slots
   printf '[admin]\npassword = "%s"\n' "$FULL_ADMIN_PASSWORD" >"$WORK/in/moment.toml"
-  small_card_cfg 64M 1162M 64M '"u-boot.bin", "boot.scr", "bcm2837-rpi-3-b.dtb", "moment.toml"' \
+  small_card_cfg 64M 1162M 886M '"u-boot.bin", "boot.scr", "bcm2837-rpi-3-b.dtb", "moment.toml"' \
     >"$WORK/full-genimage.cfg"
-  make_card "$WORK/full-card.img" "$WORK/full-genimage.cfg" 4G
+  make_card "$WORK/full-card.img" "$WORK/full-genimage.cfg" 2G
+  read -r start size < <(card_partition "$WORK/full-card.img" 6)
+  full_data_image "$WORK/full-data.img" $((size / 2))K
+  dd if="$WORK/full-data.img" of="$WORK/full-card.img" bs=1M oflag=seek_bytes seek=$((start * 512)) \
+    conv=notrunc,sparse status=none
+  rm -f "$WORK/full-data.img" "$WORK/update.raucb" "$WORK/bad.raucb"
   log "full card built in $((SECONDS - started)) s"
 }
 
 # --- the board ------------------------------------------------------------------------------
 
-# One power-on of the card f: the console (mini UART) to a file, the probe (PL011) on a socket.
-# Reboots inside the guest reset the board and stay in the same QEMU process.
+# One power-on of the scenario's card (FULL_CARD names it, its probe socket and its cookies):
+# the console (mini UART) to a file, the probe (PL011) on a socket. Reboots inside the guest
+# reset the board and stay in the same QEMU process.
 board_on() { # NAME
   BOARD_LOG="$ART/$1.log"
   BOARD_STARTED=$SECONDS
-  rm -f "$WORK/probe.sock"
+  rm -f "$WORK/$FULL_CARD.sock"
   # Its own process group (setsid), so that a power cut reaches QEMU, not only timeout(1).
-  setsid timeout -s KILL 3000 qemu-system-aarch64 -M raspi3b -accel tcg -kernel "$OUT/u-boot.bin" \
-    -dtb "$WORK/full-firmware.dtb" -drive if=sd,format=raw,file="$WORK/f.img" -display none \
-    -monitor none -serial unix:"$WORK/probe.sock",server=on,wait=off -serial file:"$BOARD_LOG" \
+  setsid timeout -s KILL 3000 qemu-system-aarch64 -M raspi3b -accel "$BOARD_ACCEL" -kernel "$OUT/u-boot.bin" \
+    -dtb "$WORK/full-firmware.dtb" -drive if=sd,format=raw,file="$WORK/$FULL_CARD.img" -display none \
+    -monitor none -serial unix:"$WORK/$FULL_CARD.sock",server=on,wait=off -serial file:"$BOARD_LOG" \
     -append "$(firmware_cmdline) $FULL_CMDLINE" </dev/null >"$ART/$1.qemu.log" 2>&1 &
   BOARD_PID=$!
 }
@@ -176,8 +205,8 @@ board_off() {
   BOARD_PID=""
 }
 
-probe() { python3 tests/qemu-boot/guest.py probe "$WORK/probe.sock" 60 "$@"; }
-board_api() { python3 tests/qemu-boot/guest.py probe-api "$WORK/probe.sock" "$WORK/cookies" "$@"; }
+probe() { python3 tests/qemu-boot/guest.py probe "$WORK/$FULL_CARD.sock" 60 "$@"; }
+board_api() { python3 tests/qemu-boot/guest.py probe-api "$WORK/$FULL_CARD.sock" "$WORK/$FULL_CARD.cookies" "$@"; }
 
 # wait_console TEXT COUNT SECONDS: the console has shown TEXT COUNT times (a reboot shows
 # U-Boot's lines again); prints the seconds since power-on.
@@ -199,7 +228,7 @@ wait_console() {
 # Bounded: systemd reports the recorder active only after its READY=1 (Type=notify).
 wait_recorder() {
   local deadline=$((SECONDS + FULL_BOOT_S)) state=""
-  python3 tests/qemu-boot/guest.py wait-probe "$WORK/probe.sock" "$FULL_BOOT_S" || return 1
+  python3 tests/qemu-boot/guest.py wait-probe "$WORK/$FULL_CARD.sock" "$FULL_BOOT_S" || return 1
   while ((SECONDS < deadline)); do
     state="$(probe systemctl is-active moment-recorder.service || true)"
     if [[ "$state" == active ]]; then
@@ -216,7 +245,7 @@ wait_recorder() {
 wait_env() {
   local deadline=$((SECONDS + $3)) value=""
   while ((SECONDS < deadline)); do
-    value="$(env_get f "$1" || true)"
+    value="$(env_get "$FULL_CARD" "$1" || true)"
     if [[ "$value" == "$2" ]]; then
       echo "$1=$2 on the card at $((SECONDS - BOARD_STARTED)) s"
       return 0
@@ -250,39 +279,17 @@ same_machine_id() {
   echo "machine ID $id as at the first boot"
 }
 
-test_machine_id() { # ID
-  [[ "$1" =~ ^[0-9a-f]{32}$ ]] || { echo "machine_id on the card: '$1'"; return 1; }
-  echo "machine_id=$1 on the card"
-}
-
 # p5 holds a ring with segments: the recorder's own inspection (the aarch64 binary under
 # qemu-user) of a copy of the partition.
 ring_on_p5() {
   local start size newest
-  read -r start size < <(card_partition "$WORK/f.img" 5)
-  dd if="$WORK/f.img" of="$WORK/f-p5.img" bs=512 skip="$start" count="$size" status=none
-  newest="$("$(full_recorder)" ring inspect "$WORK/f-p5.img" --json |
+  read -r start size < <(card_partition "$WORK/$FULL_CARD.img" 5)
+  dd if="$WORK/$FULL_CARD.img" of="$WORK/$FULL_CARD-p5.img" bs=512 skip="$start" count="$size" status=none
+  newest="$("$(full_recorder)" ring inspect "$WORK/$FULL_CARD-p5.img" --json |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["newest_seq"])')"
-  rm -f "$WORK/f-p5.img"
+  rm -f "$WORK/$FULL_CARD-p5.img"
   [[ "$newest" =~ ^[0-9]+$ ]] || { echo "no segment in p5's ring: newest_seq=$newest"; return 1; }
   echo "p5's ring holds segments up to $newest"
-}
-
-# The bundles on /data (p6, made at the first boot), as if uploaded earlier: the emulated board
-# has no network the host reaches, and the probe's serial line is too slow for 100s of MiB.
-bundles_on_data() {
-  local start size mnt="$WORK/data-mnt"
-  read -r start size < <(card_partition "$WORK/f.img" 6)
-  mkdir -p "$mnt"
-  mount -o loop,offset=$((start * 512)),sizelimit=$((size * 512)) "$WORK/f.img" "$mnt" || return 1
-  mkdir -p "$mnt/test-bundles"
-  # Unmounted whatever the copy does, so a failure leaves no mount behind.
-  if ! cp "$WORK/update.raucb" "$WORK/bad.raucb" "$mnt/test-bundles/"; then
-    umount "$mnt"
-    return 1
-  fi
-  umount "$mnt"
-  echo "update.raucb and bad.raucb in /data/test-bundles"
 }
 
 rauc_says_bad() { # SLOT_NAME (rootfs.0 is A)
@@ -309,30 +316,29 @@ need() {
   ((FAILED == before))
 }
 
-first_full_boot() {
-  board_on f-boot1
-  check f-uboot wait_console "U-Boot 2023.01" 1 60
-  need f-slot-a wait_console "moment: booting slot A (A left 2" 1 "$FULL_BOOT_S" || return 1
-  check f-kernel wait_console "Starting kernel" 1 "$FULL_BOOT_S"
-  need f-recorder-ready wait_recorder || return 1
-  check f-root-slot-a root_is 2 "$FULL_VERSION"
-  check f-slot-dtb on_slot_dtb
-  check f-marked-good wait_env BOOT_A_LEFT 3 120
+# Boot 1 of a fresh card, both scenarios: U-Boot takes A, the recorder on A's squashfs is
+# READY and marks A good; the web app's login works. The first-boot checks are full_update's.
+first_full_boot() { # FIRST_BOOT_CHECKS (yes or no)
+  board_on "$FULL_CARD-boot1"
+  if [[ "$1" == yes ]]; then check f-uboot wait_console "U-Boot 2023.01" 1 60; fi
+  need "$FULL_CARD-slot-a" wait_console "moment: booting slot A (A left 2" 1 "$FULL_BOOT_S" || return 1
+  need "$FULL_CARD-recorder-ready" wait_recorder || return 1
   MACHINE_ID_FIRST="$(probe cat /etc/machine-id)"
-  check f-machine-id-stored test_machine_id "$(env_get f machine_id || true)"
-  need f-login board_api login "$FULL_ADMIN_PASSWORD" 120 || return 1
-  board_off
-  check f-ring-on-p5 ring_on_p5
-  need f-bundles-on-data bundles_on_data || return 1
+  if [[ "$1" == yes ]]; then
+    check f-kernel console_says "$FULL_CARD-boot1" "Starting kernel"
+    check f-root-slot-a root_is 2 "$FULL_VERSION"
+    check f-slot-dtb on_slot_dtb
+    check f-machine-id-stored wait_env machine_id "$MACHINE_ID_FIRST" 120
+  fi
+  need "$FULL_CARD-marked-good" wait_env BOOT_A_LEFT 3 120 || return 1
+  need "$FULL_CARD-login" board_api login "$FULL_ADMIN_PASSWORD" 120
 }
 
+# The good bundle uploaded to the web app installs into B; the web app's reboot; U-Boot boots
+# B, whose recorder confirms the update and marks B good, with the first boot's machine ID.
 good_update() {
-  board_on f-boot2
-  need f-slot-a-again wait_console "moment: booting slot A (A left 2" 1 "$FULL_BOOT_S" || return 1
-  need f-recorder-ready-again wait_recorder || return 1
-  need f-login-again board_api login "$FULL_ADMIN_PASSWORD" 120 || return 1
   need f-update-install board_api update-install /data/test-bundles/update.raucb "$FULL_INSTALL_S" B || return 1
-  check f-order-b-a env_is f BOOT_ORDER "B A"
+  check f-order-b-a env_is "$FULL_CARD" BOOT_ORDER "B A"
   check f-reboot board_api reboot
   need f-slot-b wait_console "moment: booting slot B (A left 3, B left 2)" 1 "$FULL_BOOT_S" || return 1
   need f-recorder-ready-b wait_recorder || return 1
@@ -342,35 +348,49 @@ good_update() {
   need f-login-slot-b board_api login "$FULL_ADMIN_PASSWORD" 120 || return 1
   check f-update-confirmed board_api update-confirmed "$UPDATE_VERSION" "$FULL_BOOT_S"
   check f-b-marked-good wait_env BOOT_B_LEFT 3 120
+  board_off
+  check f-ring-on-p5 ring_on_p5
 }
 
+# The bad bundle (its recorder binary is damaged) installs into B; after the reboot B never gets
+# healthy (its recorder crash-loops) and update-deadline.sh reboots it, three times; U-Boot falls
+# back to A by itself, RAUC reports B bad, the recorder says it rolled back.
 bad_update() {
-  need f-bad-install board_api update-install /data/test-bundles/bad.raucb "$FULL_INSTALL_S" A || return 1
-  check f-reboot-into-bad board_api reboot
-  # Boots 1 and 2 showed slot A once each with 2 left; the bad slot shows 2, 1, 0 left.
-  need f-bad-tries wait_console "moment: booting slot A (A left 0" 1 "$FULL_ROLLBACK_S" || return 1
-  need f-fallback-b wait_console "moment: booting slot B (A left 0, B left 2)" 1 "$FULL_BOOT_S" || return 1
-  need f-recorder-ready-fallback wait_recorder || return 1
-  check f-root-fallback root_is 3 "$UPDATE_VERSION"
-  need f-login-fallback board_api login "$FULL_ADMIN_PASSWORD" 120 || return 1
-  check f-rolled-back board_api update-rolled-back "$BAD_VERSION" "$FULL_BOOT_S"
-  check f-rauc-a-bad rauc_says_bad rootfs.0
-  check f-fallback-marked-good wait_env BOOT_B_LEFT 3 120
-  check f-machine-id-fallback same_machine_id
+  need r-bad-install board_api update-install /data/test-bundles/bad.raucb "$FULL_INSTALL_S" B || return 1
+  check r-order-b-a env_is "$FULL_CARD" BOOT_ORDER "B A"
+  check r-reboot-into-bad board_api reboot
+  need r-bad-tries wait_console "moment: booting slot B (A left 3, B left 0)" 1 "$FULL_ROLLBACK_S" || return 1
+  need r-fallback-a wait_console "moment: booting slot A (A left 2, B left 0)" 1 "$FULL_BOOT_S" || return 1
+  need r-recorder-ready-fallback wait_recorder || return 1
+  check r-root-fallback root_is 2 "$FULL_VERSION"
+  need r-login-fallback board_api login "$FULL_ADMIN_PASSWORD" 120 || return 1
+  check r-rolled-back board_api update-rolled-back "$BAD_VERSION" "$FULL_BOOT_S"
+  check r-rauc-b-bad rauc_says_bad rootfs.1
+  check r-fallback-marked-good wait_env BOOT_A_LEFT 3 120
+  check r-machine-id-fallback same_machine_id
 }
 
-scenario_full_boot() {
+# full_journey CARD STEP...: a fresh copy of the full card through the steps, each failing fast.
+full_journey() {
   local started=$SECONDS step
-  cp --sparse=always "$WORK/full-card.img" "$WORK/f.img"
-  card_env_config f
-  rm -f "$WORK/cookies"
+  FULL_CARD="$1"
+  shift
+  cp --sparse=always "$WORK/full-card.img" "$WORK/$FULL_CARD.img"
+  card_env_config "$FULL_CARD"
+  rm -f "$WORK/$FULL_CARD.cookies"
   trap board_off EXIT
-  for step in first_full_boot good_update bad_update; do
+  for step in "$@"; do
     "$step" || { FAILED=$((FAILED + 1)); break; }
-    log "full_boot: $step done at $((SECONDS - started)) s"
+    log "$FULL_CARD: $step done at $((SECONDS - started)) s"
     ((FAILED == 0)) || break
   done
   board_off
-  log "full_boot scenario took $((SECONDS - started)) s"
+  log "$FULL_CARD scenario took $((SECONDS - started)) s"
   return "$FAILED"
 }
+
+# The two halves run side by side on their own cards (two cores, one QEMU each).
+first_boot_checked() { first_full_boot yes; }
+first_boot_plain() { first_full_boot no; }
+scenario_full_update() { full_journey full_update first_boot_checked good_update; }
+scenario_full_rollback() { full_journey full_rollback first_boot_plain bad_update; }

@@ -2,9 +2,10 @@
 """prune-libraries.py ROOT LIBDIR: removes the shared libraries directly in LIBDIR (a path inside
 ROOT) that no ELF file of ROOT outside LIBDIR needs, directly or through other libraries
 (DT_NEEDED), except glibc's own, loaded by name at run time (NSS modules, the dynamic loader).
-The emulated board's bad update uses it: a root without its camera program would otherwise still
-carry the 160 MiB of libraries only ffmpeg links, and every MiB of a bundle is seconds of
-emulated SD card. Prints what it freed. Python's standard library and binutils' readelf."""
+The emulated board's full roots use it (full-boot.sh strip_root): Debian's packages bring
+libraries no program of a camera's root loads, the bad update's root without its camera program
+would otherwise still carry the 160 MiB only ffmpeg links, and every MiB of a slot or a bundle
+is seconds of emulated SD card. Prints what it freed. Python's standard library and binutils' readelf."""
 
 import os
 import subprocess

@@ -60,7 +60,7 @@ env_set() { fw_setenv -c "$WORK/$1.fw_env.config" "${@:2}"; }
 power_on() {
   local card="$1" name="$2"
   shift 2
-  RESULT="$(python3 "$HERE/boot.py" --card "$WORK/$card.img" --uboot "$OUT/u-boot.bin" \
+  RESULT="$(python3 "$HERE/boot.py" --accel "$BOARD_ACCEL" --card "$WORK/$card.img" --uboot "$OUT/u-boot.bin" \
     --dtb "${FIRMWARE_DTB:-$WORK/firmware.dtb}" --append "$(firmware_cmdline)" --log "$ART/$name.log" \
     --timeout "$BOOT_TIMEOUT_S" "$@")"
   printf 'emulated-board: time %-24s U-Boot %s s, Starting kernel %s s, marker %s s (ended: %s)\n' \
