@@ -182,12 +182,14 @@ impl MemoryStore {
 }
 
 /// `YYYY-MM-DD_HH-MM-SS-MEMORY.mp4` or `…-MEMORY_N.mp4`: no path separators, no leading dot.
+/// Any name may reach it (a USB stick, a data folder, a request), so it reads bytes only: a
+/// `str` slice at a fixed offset panics inside a multibyte character.
 pub fn is_memory_name(name: &str) -> bool {
     let Some(stem) = name.strip_suffix(MP4_SUFFIX) else {
         return false;
     };
     let bytes = stem.as_bytes();
-    if bytes.len() < 26 || !stem[19..].starts_with("-MEMORY") {
+    if bytes.len() < 26 || !bytes[19..].starts_with(b"-MEMORY") {
         return false;
     }
     let digits_at = |range: std::ops::Range<usize>| bytes[range].iter().all(u8::is_ascii_digit);
@@ -202,12 +204,12 @@ pub fn is_memory_name(name: &str) -> bool {
         && digits_at(14..16)
         && bytes[16] == b'-'
         && digits_at(17..19);
-    let suffix = &stem[26..];
+    let suffix = &bytes[26..];
     shape
         && (suffix.is_empty()
             || (suffix.len() <= 6
-                && suffix.starts_with('_')
-                && suffix[1..].bytes().all(|b| b.is_ascii_digit())
+                && suffix.starts_with(b"_")
+                && suffix[1..].iter().all(u8::is_ascii_digit)
                 && suffix.len() > 1))
 }
 

@@ -33,6 +33,24 @@ fn names_are_checked_strictly() {
     }
 }
 
+/// A stick or a folder can hold any name: a multibyte character at any place, over any byte or
+/// between any two, is refused without a panic (slicing the name at a fixed byte offset did).
+#[test]
+fn names_with_multibyte_characters_are_refused_without_panic() {
+    for good in [NAME_A, NAME_C] {
+        for wide in ["é", "€", "😀"] {
+            for at in 0..=good.len() {
+                let inserted = format!("{}{wide}{}", &good[..at], &good[at..]);
+                assert!(!is_memory_name(&inserted), "{inserted}");
+                if at < good.len() {
+                    let replaced = format!("{}{wide}{}", &good[..at], &good[at + 1..]);
+                    assert!(!is_memory_name(&replaced), "{replaced}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn open_repairs_what_a_crash_leaves() {
     let dir = tempfile::tempdir().unwrap();
