@@ -139,11 +139,15 @@ impl Geometry {
         {
             return Err(format!("slot count {} out of range", self.slot_count));
         }
-        if self.tail_off < BLOCK || self.index_off < self.tail_off + TAIL_BLOCKS * BLOCK {
-            return Err("tail or index area overlaps the superblock".into());
+        // Every value may come from a superblock on disk: sums are checked, an overflow is a
+        // corrupt geometry, never a wrapped offset that passes.
+        match self.tail_off.checked_add(TAIL_BLOCKS * BLOCK) {
+            Some(tail_end) if self.tail_off >= BLOCK && self.index_off >= tail_end => {}
+            _ => return Err("tail or index area overlaps the superblock".into()),
         }
-        if self.index_off + self.slot_count * SLOT_SIZE > self.data_off {
-            return Err("index area overlaps the data area".into());
+        match self.index_off.checked_add(self.slot_count * SLOT_SIZE) {
+            Some(index_end) if index_end <= self.data_off => {}
+            _ => return Err("index area overlaps the data area".into()),
         }
         match self.data_off.checked_add(self.data_len) {
             Some(end) if end <= self.device_len.saturating_sub(BLOCK) => {}
@@ -230,5 +234,28 @@ mod tests {
         let mut bad = g.clone();
         bad.data_len += BLOCK * 1000;
         assert!(bad.validate().is_err());
+    }
+
+    /// A superblock with a valid CRC can still hold anything: offsets near the top of u64 are
+    /// refused, never wrapped into a layout that passes (or a panic in a checked build).
+    #[test]
+    fn offsets_that_overflow_are_refused() {
+        let g = Geometry::compute(64 << 20, &FormatOptions::default(), 0).unwrap();
+        let top = round_down(u64::MAX, BLOCK);
+        let mut cases = Vec::new();
+        // (A device_len past the device is the opener's to refuse: it knows the device's size.)
+        for field in 0..4 {
+            let mut bad = g.clone();
+            match field {
+                0 => bad.tail_off = top,
+                1 => bad.index_off = top,
+                2 => bad.data_off = top,
+                _ => bad.data_len = top,
+            }
+            cases.push(bad);
+        }
+        for bad in cases {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
     }
 }
