@@ -54,6 +54,8 @@ pub fn start<D: Device + 'static>(
     segmenter_config: SegmenterConfig,
     mut on_event: impl FnMut(SystemTime, SourceEvent) + Send + 'static,
 ) -> std::io::Result<Recording> {
+    // A segment the ring cannot hold would stop the writer: cut before one slot is full.
+    let segmenter_config = segmenter_config.fitting(ring.geometry().max_payload_bytes());
     let mut segmenter = Segmenter::new(segmenter_config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let (sender, receiver) = segment_queue(QUEUE_SEGMENTS, QUEUE_BYTES);

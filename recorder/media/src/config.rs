@@ -42,6 +42,17 @@ impl SegmenterConfig {
         }
     }
 
+    /// The same settings with the size limit lowered to what one segment of the ring can carry
+    /// (`max_payload`): a segment cut at the default 48 MiB would not fit a small ring's slot,
+    /// and the writer would refuse it. A ring whose segments are smaller than
+    /// `MIN_SEGMENT_BYTES` then fails `validate` with a message instead.
+    pub fn fitting(self, max_payload: u64) -> Self {
+        SegmenterConfig {
+            max_segment_bytes: self.max_segment_bytes.min(max_payload),
+            ..self
+        }
+    }
+
     /// Checks the limits above.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.target < MIN_TARGET || self.target > MAX_TARGET {
@@ -122,5 +133,29 @@ mod tests {
             ..SegmenterConfig::default()
         };
         assert_eq!(c.validate(), Err(ConfigError::MaxSegmentBytes(1000)));
+    }
+
+    /// The size limit follows a ring's slot at the boundary, on either side of 48 MiB, and a slot
+    /// too small for any segment is refused.
+    #[test]
+    fn the_size_limit_fits_the_ring() {
+        let default = SegmenterConfig::default();
+        let limit = default.max_segment_bytes;
+        assert_eq!(limit, 48 << 20);
+        for (payload, expected) in [
+            (limit - 1, limit - 1),
+            (limit, limit),
+            (limit + 1, limit),
+            (u64::MAX, limit),
+            (MIN_SEGMENT_BYTES, MIN_SEGMENT_BYTES),
+        ] {
+            let fitted = default.fitting(payload);
+            assert_eq!(fitted.max_segment_bytes, expected, "payload {payload}");
+            assert_eq!(fitted.validate(), Ok(()));
+        }
+        assert_eq!(
+            default.fitting(MIN_SEGMENT_BYTES - 1).validate(),
+            Err(ConfigError::MaxSegmentBytes(MIN_SEGMENT_BYTES - 1))
+        );
     }
 }
