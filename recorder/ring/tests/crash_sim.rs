@@ -17,10 +17,19 @@ use sim::harness::{simulate, Mode};
 const POWER_CUT_SEEDS: u64 = 10_000;
 /// The hostile mode costs the same per seed but checks less; fewer seeds suffice.
 const HOSTILE_SEEDS: u64 = 1_000;
+/// Failed syncs: one per cycle, several cycles per seed.
+const SYNC_FAILURE_SEEDS: u64 = 2_000;
 
 #[test]
 fn power_cuts() {
     simulate(Mode::PowerCuts, POWER_CUT_SEEDS);
+}
+
+/// A flush that returns EIO (and loses part of what it covered) while the device stays on: the
+/// ring fails closed and the reopen recovers everything it had reported durable.
+#[test]
+fn sync_failures() {
+    simulate(Mode::SyncFailures, SYNC_FAILURE_SEEDS);
 }
 
 #[test]

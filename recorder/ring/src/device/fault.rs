@@ -1,6 +1,6 @@
 //! A device that misbehaves on purpose, the way SD cards and power cuts do: the power fails in the
 //! middle of a write (some sectors land, later operations fail), an I/O error at operation N, a
-//! write that lands at the wrong offset, bits that flip on the way back from a read, a background
+//! sync that fails (EIO) and leaves what it covered unwritten, a write that lands at the wrong offset, bits that flip on the way back from a read, a background
 //! flush still running when later writes go out (and when the power fails). Every choice comes
 //! from the plan's seed and the operation count, never from timing, so a failure replays.
 
@@ -20,6 +20,11 @@ pub struct FaultPlan {
     pub power_cut_at: Option<u64>,
     /// This operation fails with EIO; later ones succeed (the caller must fail closed itself).
     pub io_error_at: Option<u64>,
+    /// The sync with this number (each `sync` and each background sync counts, from 0) fails
+    /// with EIO, as a card's flush can: of every write not yet durable, each sector reached the
+    /// medium or is lost for good (Linux drops the dirty pages of a failed fsync), and
+    /// background syncs still running fail with it. The device stays on; later syncs succeed.
+    pub sync_error_at: Option<u64>,
     /// This write lands at another block-aligned offset and reports success.
     pub misdirect_at: Option<u64>,
     /// Each read flips one bit with this probability, in parts per million.
@@ -55,6 +60,9 @@ pub struct FaultState {
     inner: MemDevice,
     plan: FaultPlan,
     ops: AtomicU64,
+    /// Syncs started so far (`sync` and background), for `sync_error_at`.
+    syncs: AtomicU64,
+    sync_failed: AtomicBool,
     powered_off: AtomicBool,
     rng: Mutex<SplitMix64>,
     /// Background syncs in the order they started; at most a few (the ring waits for them).
@@ -69,6 +77,8 @@ impl FaultDevice {
             inner,
             plan,
             ops: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            sync_failed: AtomicBool::new(false),
             powered_off: AtomicBool::new(false),
             rng,
             pending: Mutex::new(VecDeque::new()),
@@ -83,6 +93,24 @@ impl FaultDevice {
     /// True once the planned power cut has happened.
     pub fn powered_off(&self) -> bool {
         self.powered_off.load(Ordering::SeqCst)
+    }
+
+    /// True once the planned sync failure has happened.
+    pub fn sync_failed(&self) -> bool {
+        self.sync_failed.load(Ordering::SeqCst)
+    }
+
+    /// Numbers a sync; true when it is the one the plan fails, which fails the background syncs
+    /// still running with it.
+    fn sync_fails(&self) -> bool {
+        let n = self.syncs.fetch_add(1, Ordering::SeqCst);
+        if self.plan.sync_error_at != Some(n) {
+            return false;
+        }
+        self.sync_failed.store(true, Ordering::SeqCst);
+        self.fail_pending("a failed sync (EIO)");
+        self.inner.lose_unsynced(self.random());
+        true
     }
 
     fn random(&self) -> u64 {
@@ -161,6 +189,10 @@ impl FaultDevice {
     }
 }
 
+fn sync_error() -> io::Error {
+    io::Error::from_raw_os_error(libc::EIO)
+}
+
 impl std::ops::Deref for FaultDevice {
     type Target = FaultState;
     fn deref(&self) -> &FaultState {
@@ -219,6 +251,9 @@ impl Device for FaultDevice {
                 "power cut during sync",
             ));
         }
+        if self.sync_fails() {
+            return Err(sync_error());
+        }
         self.inner.sync()?;
         // Everything written is durable now, so every running background sync is done too.
         self.finish_pending(None);
@@ -234,6 +269,9 @@ impl Device for FaultDevice {
             Ok((op, false)) => op,
             Err(e) => return done(Err(e)),
         };
+        if self.sync_fails() {
+            return done(Err(sync_error()));
+        }
         let lag = self.lag(op);
         let covers = self.inner.unsynced_writes();
         if lag == 0 {

@@ -75,6 +75,17 @@ impl MemDevice {
         image
     }
 
+    /// A failed flush: each unsynced sector reached the medium or not (by `seed`), and what
+    /// did not is gone for good, as Linux drops the dirty pages of a failed fsync. Readers see
+    /// what the medium holds from now on, and no later sync brings the lost sectors back.
+    pub(crate) fn lose_unsynced(&self, seed: u64) {
+        let image = self.crash_image(seed);
+        let mut images = self.lock();
+        images.written.copy_from_slice(&image);
+        images.durable = image;
+        images.unsynced.clear();
+    }
+
     /// Applies only some sectors of a write (a write cut short by power loss). Used by the fault
     /// device to crash in the middle of a write.
     pub(crate) fn write_torn(&self, offset: u64, buf: &[u8], seed: u64) {

@@ -2,6 +2,7 @@
 //! and the command replaying it. Environment: MOMENT_CRASH_SEEDS=N runs N seeds (a longer run),
 //! MOMENT_CRASH_SEED=S replays seed S alone and narrates it.
 
+use super::power::Fault;
 use super::run::Tally;
 use super::{hostile, power};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,6 +17,8 @@ pub enum Mode {
     PowerCuts,
     /// A misdirected write and read bit flips on top: no panic, no wrong bytes.
     Hostile,
+    /// A sync fails (EIO) instead of the power: the ring fails closed, the reopen recovers.
+    SyncFailures,
 }
 
 impl Mode {
@@ -24,13 +27,15 @@ impl Mode {
         match self {
             Mode::PowerCuts => "power_cuts",
             Mode::Hostile => "misdirected_writes_and_bit_flips",
+            Mode::SyncFailures => "sync_failures",
         }
     }
 
     /// One seed; an engine panic becomes a failure of that seed.
     fn run(self, seed: u64, verbose: bool) -> Result<Tally, String> {
         let result = catch_unwind(AssertUnwindSafe(|| match self {
-            Mode::PowerCuts => power::run_seed(seed, verbose),
+            Mode::PowerCuts => power::run_seed(seed, verbose, Fault::PowerCut),
+            Mode::SyncFailures => power::run_seed(seed, verbose, Fault::SyncError),
             Mode::Hostile => hostile::run_seed(seed, verbose),
         }));
         result.unwrap_or_else(|panic| Err(format!("panicked: {}", panic_text(&*panic))))

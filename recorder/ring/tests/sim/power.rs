@@ -3,6 +3,10 @@
 //! a workload and cut the power at a drawn operation. Only the faults of a real power cut apply
 //! here, so the checks are exact. Background flushes lag behind a few operations (drawn from the
 //! seed), so cuts land while a flush runs and the next segment is already being written.
+//! The same cycle with a failed sync instead of the cut (`Fault::SyncError`): one flush returns
+//! EIO and what it covered is partly lost for good while the device stays on; the ring must fail
+//! closed (nothing more reported durable or served, its status says so), and the reopen on the
+//! same device recovers everything reported durable before.
 
 use super::check;
 use super::model::{Model, Planned};
@@ -18,8 +22,18 @@ const OPEN_OPS: u64 = 12;
 /// A background flush finishes 0..=this many operations after it started (or when waited for).
 const SYNC_LAG_OPS: u64 = 4;
 
+/// What ends each cycle's workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The power fails at a drawn operation.
+    PowerCut,
+    /// A drawn sync fails (EIO), the device stays on, the ring is reopened on it.
+    SyncError,
+}
+
 struct Sim {
     seed: u64,
+    fault: Fault,
     rng: SplitMix64,
     setup: Setup,
     geometry: Geometry,
@@ -34,7 +48,7 @@ struct Sim {
 }
 
 /// Runs seed `seed`; `Err` says which check failed.
-pub fn run_seed(seed: u64, verbose: bool) -> Result<Tally, String> {
+pub fn run_seed(seed: u64, verbose: bool, fault: Fault) -> Result<Tally, String> {
     let mut rng = SplitMix64(seed);
     let setup = workload::draw_setup(&mut rng, true);
     let (mut mem, geometry) = run::formatted(&setup, &mut rng)?;
@@ -43,6 +57,7 @@ pub fn run_seed(seed: u64, verbose: bool) -> Result<Tally, String> {
     }
     let mut sim = Sim {
         seed,
+        fault,
         rng,
         model: Model::new(&geometry),
         geometry,
@@ -134,17 +149,31 @@ impl Sim {
         let total = workload::estimate_ops(&self.model, &self.geometry, &lens).max(1);
         let skip = if self.setup.big { total * 4 / 5 } else { 0 };
         let cut = skip + self.rng.below(total - skip);
+        // About one background flush per append, and one per flush() now and then.
+        let failed_sync = self
+            .rng
+            .below(lens.len() as u64 + lens.len() as u64 / 8 + 1);
+        let plan = match self.fault {
+            Fault::PowerCut => FaultPlan {
+                power_cut_at: Some(cut),
+                ..FaultPlan::default()
+            },
+            Fault::SyncError => FaultPlan {
+                sync_error_at: Some(failed_sync),
+                ..FaultPlan::default()
+            },
+        };
         if self.verbose {
             eprintln!(
-                "  cycle {cycle}: {} appends {lens:?}, ~{total} ops, power cut at op {cut}",
-                lens.len()
+                "  cycle {cycle}: {} appends {lens:?}, ~{total} ops, {:?} at op {cut} / sync {failed_sync}",
+                lens.len(),
+                self.fault
             );
         }
         probe.arm(FaultPlan {
             seed: self.rng.next_u64(),
-            power_cut_at: Some(cut),
             sync_lag_ops: SYNC_LAG_OPS,
-            ..FaultPlan::default()
+            ..plan
         });
         let run = Run {
             seed: self.seed,
@@ -153,7 +182,11 @@ impl Sim {
             verbose: self.verbose,
         };
         let before = self.model.newest().unwrap_or(0);
-        let out = run::append_until_cut(&mut ring, &probe, &mut self.model, &run, |_| {})?;
+        let mut out = run::append_until_cut(&mut ring, &probe, &mut self.model, &run, |_| {})?;
+        if probe.sync_failed() {
+            fails_closed(&mut ring, &mut out)?;
+            self.tally.sync_failures += 1;
+        }
         // Dropping the ring flushes what the cut left running, if the power is still on.
         drop(ring);
         let must = out.must_survive(probe.data_durable()).unwrap_or(0);
@@ -175,6 +208,40 @@ impl Sim {
         self.tally.crash(probe.failed_op());
         self.pending = out.pending;
         self.must = must;
-        Ok(run::power_up(&mem, &mut self.rng))
+        match self.fault {
+            Fault::PowerCut => Ok(run::power_up(&mem, &mut self.rng)),
+            // The device stayed on: the ring is reopened on what it holds.
+            Fault::SyncError => Ok(mem),
+        }
     }
+}
+
+/// After a failed sync the ring takes nothing more: an append and a flush fail, readers list
+/// nothing beyond what it reports durable, and its status shows the error. A flush that finished
+/// before the failed one may still raise `durable_seq`: `out.durable` follows it, and the caller
+/// checks it against what finished syncs covered.
+fn fails_closed(ring: &mut Ring<Arc<Probe>>, out: &mut run::Outcome) -> Result<(), String> {
+    let next = out.sent.last().map_or(1, |p| p.seg.seq + 1);
+    ensure!(
+        ring.append(&super::content::meta(0, next), &[0u8; 4096])
+            .is_err(),
+        "an append succeeded after a sync failed"
+    );
+    ensure!(
+        ring.flush().is_err(),
+        "flush() succeeded after a sync failed"
+    );
+    let listed = ring.reader().segments().last().map_or(0, |s| s.seq);
+    let durable = ring.durable_seq();
+    ensure!(
+        out.durable <= durable && listed <= durable,
+        "after a sync failed durable_seq went from {} to {durable}, readers list {listed}",
+        out.durable
+    );
+    out.durable = durable;
+    ensure!(
+        ring.stats().failed.is_some(),
+        "the ring's status shows no error after a sync failed"
+    );
+    Ok(())
 }

@@ -85,6 +85,11 @@ impl Probe {
         self.fault.get().is_some_and(FaultDevice::powered_off)
     }
 
+    /// The planned sync failure happened (the device stays on).
+    pub fn sync_failed(&self) -> bool {
+        self.fault.get().is_some_and(FaultDevice::sync_failed)
+    }
+
     /// Bytes of segment data written since arming that a finished sync made durable.
     pub fn data_durable(&self) -> u64 {
         self.lock().data_durable

@@ -1,4 +1,4 @@
-//! The moving parts both fault modes share: formatting a seed's ring, running appends against the
+//! The moving parts the fault modes share: formatting a seed's ring, running appends against the
 //! model until the power fails, and turning what the device held into the image found at power-up.
 //!
 //! Appends are pipelined: `append` returns before the segment is durable. The model therefore
@@ -28,6 +28,8 @@ pub struct Tally {
     pub big_rings: u64,
     /// Cuts while a background flush was running and later writes had gone out.
     pub flush_cuts: u64,
+    /// Runs in which a sync failed (EIO) and the ring failed closed.
+    pub sync_failures: u64,
     /// The most segments one recovery rolled forward.
     pub most_rolled_forward: u64,
 }
@@ -44,6 +46,7 @@ impl Tally {
         self.rolled_forward += other.rolled_forward;
         self.big_rings += other.big_rings;
         self.flush_cuts += other.flush_cuts;
+        self.sync_failures += other.sync_failures;
         self.most_rolled_forward = self.most_rolled_forward.max(other.most_rolled_forward);
     }
 
@@ -179,8 +182,8 @@ pub fn append_until_cut(
             }
             Err(e) => {
                 ensure!(
-                    probe.powered_off(),
-                    "append of {seq} failed without a power cut: {e}"
+                    probe.powered_off() || probe.sync_failed(),
+                    "append of {seq} failed without a power cut or a failed sync: {e}"
                 );
                 if run.verbose {
                     eprintln!(
