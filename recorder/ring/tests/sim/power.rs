@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 /// Operations drawn from when cutting the power during open: its reads plus the repair writes.
 const OPEN_OPS: u64 = 12;
+/// Most power cuts during one power-up's recoveries, each cutting the repair of the last.
+const NESTED_OPEN_CUTS: u32 = 3;
 /// A background flush finishes 0..=this many operations after it started (or when waited for).
 const SYNC_LAG_OPS: u64 = 4;
 
@@ -83,33 +85,41 @@ pub fn run_seed(seed: u64, verbose: bool, fault: Fault) -> Result<Tally, String>
 }
 
 impl Sim {
-    /// Sometimes cuts the power while a reopen recovers and repairs, then powers up again.
-    fn maybe_cut_open(&mut self, mem: MemDevice) -> Result<MemDevice, String> {
-        if self.rng.below(4) != 0 {
-            return Ok(mem);
+    /// Sometimes cuts the power while a reopen recovers and repairs, then powers up again; up to
+    /// `NESTED_OPEN_CUTS` times in a row, so a recovery can be cut while it repairs what a cut
+    /// recovery left.
+    fn maybe_cut_open(&mut self, mut mem: MemDevice) -> Result<MemDevice, String> {
+        for depth in 0..NESTED_OPEN_CUTS {
+            if self.rng.below(4) != 0 {
+                break;
+            }
+            let probe = Probe::new(mem.clone(), &self.geometry);
+            let cut = self.rng.below(OPEN_OPS);
+            probe.arm(FaultPlan {
+                seed: self.rng.next_u64(),
+                power_cut_at: Some(cut),
+                ..FaultPlan::default()
+            });
+            if let Err(e) = Ring::open(Arc::clone(&probe), OpenOptions::default()) {
+                ensure!(probe.powered_off(), "open failed without a power cut: {e}");
+            }
+            if !probe.powered_off() {
+                break;
+            }
+            if self.verbose {
+                eprintln!(
+                    "  power cut during open (depth {depth}) at op {cut}: {:?}",
+                    probe.failed_op()
+                );
+            }
+            self.tally.crash(probe.failed_op());
+            self.tally.in_open += 1;
+            if depth > 0 {
+                self.tally.nested_in_open += 1;
+            }
+            mem = run::power_up(&mem, &mut self.rng);
         }
-        let probe = Probe::new(mem.clone(), &self.geometry);
-        let cut = self.rng.below(OPEN_OPS);
-        probe.arm(FaultPlan {
-            seed: self.rng.next_u64(),
-            power_cut_at: Some(cut),
-            ..FaultPlan::default()
-        });
-        if let Err(e) = Ring::open(Arc::clone(&probe), OpenOptions::default()) {
-            ensure!(probe.powered_off(), "open failed without a power cut: {e}");
-        }
-        if !probe.powered_off() {
-            return Ok(mem);
-        }
-        if self.verbose {
-            eprintln!(
-                "  power cut during open at op {cut}: {:?}",
-                probe.failed_op()
-            );
-        }
-        self.tally.crash(probe.failed_op());
-        self.tally.in_open += 1;
-        Ok(run::power_up(&mem, &mut self.rng))
+        Ok(mem)
     }
 
     /// Opens the powered-up image and checks it against the model.
@@ -216,20 +226,22 @@ impl Sim {
     }
 }
 
-/// After a failed sync the ring takes nothing more: an append and a flush fail, readers list
+/// After a failed sync the ring takes nothing more: a flush and then an append fail, readers list
 /// nothing beyond what it reports durable, and its status shows the error. A flush that finished
 /// before the failed one may still raise `durable_seq`: `out.durable` follows it, and the caller
 /// checks it against what finished syncs covered.
 fn fails_closed(ring: &mut Ring<Arc<Probe>>, out: &mut run::Outcome) -> Result<(), String> {
+    // The I/O thread learns of the failure first; appends are pipelined, so the one after it
+    // may still be queued. A flush waits for that thread: it must fail, and every append after.
+    ensure!(
+        ring.flush().is_err(),
+        "flush() succeeded after a sync failed"
+    );
     let next = out.sent.last().map_or(1, |p| p.seg.seq + 1);
     ensure!(
         ring.append(&super::content::meta(0, next), &[0u8; 4096])
             .is_err(),
-        "an append succeeded after a sync failed"
-    );
-    ensure!(
-        ring.flush().is_err(),
-        "flush() succeeded after a sync failed"
+        "an append succeeded after a failed sync made flush() fail"
     );
     let listed = ring.reader().segments().last().map_or(0, |s| s.seq);
     let durable = ring.durable_seq();

@@ -22,6 +22,8 @@ pub struct Tally {
     pub cut_syncs: u64,
     pub cut_reads: u64,
     pub in_open: u64,
+    /// Cuts during an open that recovered what an earlier cut open left.
+    pub nested_in_open: u64,
     pub after_last_sync: u64,
     pub appends: u64,
     pub rolled_forward: u64,
@@ -41,6 +43,7 @@ impl Tally {
         self.cut_syncs += other.cut_syncs;
         self.cut_reads += other.cut_reads;
         self.in_open += other.in_open;
+        self.nested_in_open += other.nested_in_open;
         self.after_last_sync += other.after_last_sync;
         self.appends += other.appends;
         self.rolled_forward += other.rolled_forward;
