@@ -163,6 +163,7 @@ pub fn dnsmasq_conf(interface: &str, lease_file: &str, port: u16) -> Result<Stri
          no-resolv\n\
          no-hosts\n\
          no-poll\n\
+         no-ping\n\
          address=/#/{ip}\n\
          local=/#/\n\
          dhcp-range={a}.{b}.{c}.10,{a}.{b}.{c}.100,255.255.255.0,10m\n\
@@ -363,6 +364,8 @@ mod tests {
         let text = dnsmasq_conf("wlan0", "/run/l", 80).unwrap();
         assert!(text.contains("address=/#/192.168.4.1\n"));
         assert!(text.contains("local=/#/\n"));
+        // No ping before each first lease (it delays a phone's address by seconds).
+        assert!(text.contains("\nno-ping\n"), "{text}");
         assert!(text.contains("dhcp-option=114,http://192.168.4.1/\n"));
         let text = dnsmasq_conf("wlan0", "/run/l", 8080).unwrap();
         assert!(text.contains("dhcp-option=114,http://192.168.4.1:8080/\n"));
