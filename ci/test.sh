@@ -6,7 +6,8 @@
 # emulated Pi with that aarch64 recorder (tests/emulated-board.sh: U-Boot, boot.scr, the A/B
 # environment, the kernel from a squashfs slot, the whole system through an update and a
 # roll-back), the whole firmware booted in QEMU on x86 (tests/qemu-boot.sh, which also makes
-# nextest's build), then every test under nextest (its summary last).
+# nextest's build), the first-boot Wi-Fi journey on software radios in the same kind of guest
+# (tests/radio.sh), then every test under nextest (its summary last).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Tests that need a tool (ffmpeg, losetup) fail instead of skipping when it is missing.
@@ -19,7 +20,7 @@ mkdir -p target
 tests/emulated-board.sh --base >target/emulated-board-base.log 2>&1 &
 readonly BASE_PID=$!
 cargo fmt --all --check
-shellcheck ci/*.sh .ci/run tests/*.sh tests/qemu-boot/*.sh tests/qemu-boot/init tests/emulated-board/*.sh
+shellcheck ci/*.sh .ci/run tests/*.sh tests/qemu-boot/*.sh tests/qemu-boot/init tests/emulated-board/*.sh tests/radio/*.sh
 ci/check-image.sh
 ci/check-buildroot.sh
 ci/check-msrv.sh
@@ -29,4 +30,5 @@ ci/cross-check.sh
 wait "$BASE_PID" || { cat target/emulated-board-base.log; exit 1; }
 tests/emulated-board.sh
 tests/qemu-boot.sh
+tests/radio.sh
 cargo nextest run --workspace --locked --no-fail-fast

@@ -20,6 +20,7 @@
 # Kernel: Debian's linux-image-amd64 with a small busybox initramfs (tests/qemu-boot/init).
 # Environment:
 #   MOMENT_QEMU_CACHE     keep downloads (kernel, busybox, the base root tree) here between runs
+#                         (default target/qemu-guest-cache, shared with tests/radio.sh)
 #   MOMENT_RECORDER_BIN   use this recorder binary instead of building one
 #   MOMENT_QEMU_KEEP=1    keep the work directory (image, logs) even when every check passes
 # Needs root (the root tree's owners), qemu-system-x86, mmdebstrap, genimage, squashfs-tools,
@@ -29,12 +30,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 readonly HERE=tests/qemu-boot
+readonly TEST_NAME=qemu-boot
 # shellcheck source=tests/apt-fetch.sh
 source tests/apt-fetch.sh
 # shellcheck source=tests/root-tree.sh
 source tests/root-tree.sh
-# What the image's units and scripts run, from Debian (Buildroot builds the same tools).
-readonly BASE_PACKAGES=systemd,systemd-sysv,udev,dbus,util-linux,fdisk,e2fsprogs,rauc,rauc-service,libubootenv-tool
+# shellcheck source=tests/x86-guest.sh
+source tests/x86-guest.sh
 readonly UPDATE_VERSION=qemu-test-update
 # The card: the board's layout with a 64 MiB ring and a 64 MiB data partition, on a card of a
 # power-of-two size (QEMU's SD card needs one); data-init.sh grows p6 to its end.
@@ -49,30 +51,13 @@ readonly QEMU_MEM=512M
 WORK="$(mktemp -d /tmp/moment-qemu.XXXXXX)"
 readonly WORK
 readonly ART="$WORK/artifacts"
-CACHE="${MOMENT_QEMU_CACHE:-$WORK/cache}"
+CACHE="${MOMENT_QEMU_CACHE:-target/qemu-guest-cache}"
 readonly CACHE
 QEMU_PID=""
 WEBDAV_PID=""
 WEB_PORT=""
-FAILED=0
 STARTED=$SECONDS
 trap cleanup EXIT
-
-log() { printf 'qemu-boot: %s\n' "$*"; }
-die() { printf 'qemu-boot: FAIL %s\n' "$*" >&2; exit 1; }
-
-# check NAME COMMAND...: runs one check, prints PASS/FAIL with its time and output.
-check() {
-  local name="$1" started=$SECONDS output
-  shift
-  if output="$("$@" 2>&1)"; then
-    printf 'qemu-boot: PASS %-18s (%3d s) %s\n' "$name" $((SECONDS - started)) "${output//$'\n'/; }"
-  else
-    printf 'qemu-boot: FAIL %-18s (%3d s) %s\n' "$name" $((SECONDS - started)) "${output//$'\n'/; }" >&2
-    FAILED=1
-    return 1
-  fi
-}
 
 # known_issue NAME WHAT COMMAND...: a check of something the image is known to get wrong (WHAT
 # says where it is described): reported, not counted, and reported as fixed once it passes.
@@ -86,70 +71,20 @@ known_issue() {
   fi
 }
 
-# timed NAME COMMAND...: a build step with its duration.
-timed() {
-  local name="$1" started=$SECONDS
-  shift
-  "$@"
-  log "$(printf '%-18s %3d s' "$name" $((SECONDS - started)))"
-}
-
-guest() { python3 "$HERE/guest.py" "$@"; }
 api() { guest api "http://127.0.0.1:$WEB_PORT" "$WORK/cookies" "$@"; }
 probe() { guest probe "$WORK/probe.sock" 60 "$@"; }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # --- downloads ------------------------------------------------------------------------------
-
-fetch_kernel() {
-  local image
-  image="$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')"
-  [[ -n "$image" ]] || die "no linux-image-amd64 in apt's lists (apt-get update)"
-  apt_fetch "$CACHE" "$image" "$WORK/kernel" || die "no kernel"
-  KVER="${image#linux-image-}"
-  depmod -b "$WORK/kernel" "$KVER"
-}
-
-# The Debian base, as a tarball kept in the cache under the name of its package list.
-fetch_base() {
-  BASE_TAR="$(debian_base_tar "$CACHE" amd64 "$BASE_PACKAGES")" || die "no Debian base (mmdebstrap failed)"
-}
-
-recorder_binary() {
-  if [[ -n "${MOMENT_RECORDER_BIN:-}" ]]; then
-    RECORDER="$MOMENT_RECORDER_BIN"
-    return 0
-  fi
-  # Exactly the build `cargo nextest run --workspace` makes (same profile and features), so in
-  # ci/test.sh the suite that follows finds it done: the boot test adds no compile time there.
-  # A plain `cargo build` would differ in features and be a second build.
-  cargo test --workspace --locked --no-run --quiet 2>"$ART/cargo.log" || { cat "$ART/cargo.log" >&2; return 1; }
-  RECORDER="${CARGO_TARGET_DIR:-target}/debug/moment-recorder"
-}
 
 # --- the root filesystem ---------------------------------------------------------------------
 
-# copy_with_libraries ROOT PROGRAM: the host's (Debian 12's) program and the libraries it links.
-copy_with_libraries() {
-  local root="$1" program="$2" lib
-  install -D -m 0755 "$program" "$root$program"
-  for lib in $(ldd "$program" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
-    [[ -e "$root$lib" ]] || cp -L --parents "$lib" "$root"
-  done
-}
-
 # Buildroot's order: packages in the target tree, overlay/ copied over it, post-build.sh on it.
+# What only the test's image has (tests/x86-guest.sh, guest_root): the recorder configuration for
+# a guest without camera, GPIO and radio, and the probe on ttyS1.
 make_rootfs() {
   local root="$WORK/rootfs"
-  root_from_base "$root" "$BASE_TAR" "$RECORDER"
-  copy_with_libraries "$root" "$(command -v ffmpeg)"
-  install -m 0755 "$(command -v rclone)" "$root/usr/bin/rclone"
   ci/rauc-dev-keys.sh "$WORK/keys" >/dev/null
-  finish_root "$root" qemu-test "$WORK/keys/dev.cert.pem"
-  add_test_parts "$root"
+  guest_root "$root" qemu-test "$WORK/keys/dev.cert.pem" "$HERE/config-overrides.toml"
   squash_root "$root" "$WORK/in/rootfs.squashfs"
 }
 
@@ -161,18 +96,6 @@ make_bundle() {
   mkdir -p "$dir"
   squash_root "$root" "$dir/rootfs.squashfs"
   signed_bundle "$dir/rootfs.squashfs" "$UPDATE_VERSION" "$WORK/keys" "$WORK/update.raucb" "$ART/rauc-bundle.log"
-}
-
-# What only the test's image has: the recorder configuration for a guest without camera, GPIO
-# and radio (where data-seed.sh takes /data's copy from), and the probe on ttyS1.
-add_test_parts() {
-  local root="$1"
-  guest merge-config overlay/etc/moment-recorder/config.toml "$HERE/config-overrides.toml" \
-    "$root/etc/moment-recorder/config.toml"
-  install -D -m 0755 "$HERE/probe.sh" "$root/usr/libexec/moment-test/probe.sh"
-  install -D -m 0644 "$HERE/moment-test-probe.service" "$root/etc/systemd/system/moment-test-probe.service"
-  mkdir -p "$root/etc/systemd/system/sysinit.target.wants"
-  ln -sfn ../moment-test-probe.service "$root/etc/systemd/system/sysinit.target.wants/moment-test-probe.service"
 }
 
 make_initramfs() {

@@ -21,6 +21,15 @@ const COMMAND_LIMIT: Duration = Duration::from_secs(20);
 const STOP_LIMIT: Duration = Duration::from_secs(3);
 /// Restarts of a tool that keeps dying, per mode start (then the mode is reported failed).
 const MAX_TOOL_RESTARTS: u32 = 5;
+/// Association refusals in a row for a security reason (wrong password, or a security the
+/// network does not take) after which the join is reported failed instead of retried forever.
+const MAX_SECURITY_REJECTS: u32 = 3;
+/// IEEE 802.11 status codes of a refusal for security reasons: 31 (robust management frame
+/// policy violation) and 40 to 45 (invalid information element, group or pairwise cipher, AKMP,
+/// RSN version or capabilities).
+fn is_security_reject(status: u32) -> bool {
+    status == 31 || (40..=45).contains(&status)
+}
 
 pub struct LinuxWifi {
     interface: String,
@@ -50,6 +59,11 @@ struct Events {
     ap_clients: HashSet<String>,
     associated: bool,
     failure: Option<String>,
+    /// Security refusals in a row (reset by a connection).
+    security_rejects: u32,
+    /// udhcpc in station mode: told to ask for a lease at once when the station associates
+    /// (else it waits out its own retry interval).
+    dhcp_pid: Option<libc::pid_t>,
 }
 
 impl LinuxWifi {
@@ -159,12 +173,23 @@ impl LinuxWifi {
                 self.spawn(
                     "udhcpc",
                     Command::new("udhcpc").args(["-f", "-R", "-t", "0", "-i", &iface]),
-                )
+                )?;
+                let pid = self.children.last().map(|t| t.child.id() as libc::pid_t);
+                self.events
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .dhcp_pid = pid;
+                Ok(())
             }
         }
     }
 
     fn stop_tools(&mut self) {
+        // No signal to udhcpc once it may have been reaped.
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .dhcp_pid = None;
         for tool in &mut self.children {
             let pid = tool.child.id() as libc::pid_t;
             // SAFETY: signalling our own child by its pid.
@@ -322,14 +347,29 @@ fn watch_output(name: &'static str, stream: Box<dyn std::io::Read + Send>, event
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end();
         tracing::debug!(tool = name, "{text}");
-        note_event(
-            text,
-            &mut events.lock().unwrap_or_else(PoisonError::into_inner),
-        );
+        let mut events = events.lock().unwrap_or_else(PoisonError::into_inner);
+        if note_event(text, &mut events) == Noted::Associated {
+            tracing::info!("network: associated; asking for a lease");
+            if let Some(pid) = events.dhcp_pid {
+                // SIGUSR1: udhcpc asks for a lease now.
+                // SAFETY: signalling our own child by its pid (cleared before it is reaped).
+                unsafe {
+                    libc::kill(pid, libc::SIGUSR1);
+                }
+            }
+        }
     }
 }
 
-fn note_event(line: &str, e: &mut Events) {
+/// What a line of a tool's output meant, when something must be done about it at once.
+#[derive(Debug, PartialEq, Eq)]
+enum Noted {
+    /// The station associated: time to ask for a lease.
+    Associated,
+    Other,
+}
+
+fn note_event(line: &str, e: &mut Events) -> Noted {
     let word_after = |tag: &str| {
         line.split_once(tag)
             .and_then(|(_, rest)| rest.split_whitespace().next())
@@ -342,11 +382,29 @@ fn note_event(line: &str, e: &mut Events) {
     } else if line.contains("CTRL-EVENT-CONNECTED") {
         e.associated = true;
         e.failure = None;
+        e.security_rejects = 0;
+        return Noted::Associated;
     } else if line.contains("CTRL-EVENT-DISCONNECTED") {
         e.associated = false;
     } else if line.contains("CTRL-EVENT-SSID-TEMP-DISABLED") && line.contains("WRONG_KEY") {
         e.failure = Some("the Wi-Fi password was refused by the network".into());
+    } else if line.contains("CTRL-EVENT-ASSOC-REJECT") {
+        let status = word_after("status_code=").and_then(|s| s.parse::<u32>().ok());
+        match status {
+            Some(code) if is_security_reject(code) => {
+                e.security_rejects += 1;
+                if e.security_rejects >= MAX_SECURITY_REJECTS {
+                    e.failure = Some(format!(
+                        "the network refused the recorder {} times for its security \
+                         (wrong password, or a Wi-Fi security it does not offer; status {code})",
+                        e.security_rejects
+                    ));
+                }
+            }
+            _ => e.security_rejects = 0,
+        }
     }
+    Noted::Other
 }
 
 /// Networks from `iw dev IF scan`, strongest first, one entry per name.
@@ -516,5 +574,61 @@ mod tests {
             &mut e,
         );
         assert!(e.associated && e.failure.is_none());
+    }
+
+    #[test]
+    fn association_asks_for_a_lease_at_once() {
+        let mut e = Events::default();
+        assert_eq!(
+            note_event(
+                "wlan0: CTRL-EVENT-CONNECTED - Connection to 11:22:33:44:55:66 completed",
+                &mut e
+            ),
+            Noted::Associated
+        );
+        assert_eq!(
+            note_event(
+                "wlan0: CTRL-EVENT-DISCONNECTED bssid=11:22:33:44:55:66",
+                &mut e
+            ),
+            Noted::Other
+        );
+    }
+
+    #[test]
+    fn security_refusals_in_a_row_end_the_join() {
+        let reject = |code: u32| {
+            format!("wlan0: CTRL-EVENT-ASSOC-REJECT bssid=11:22:33:44:55:66 status_code={code}")
+        };
+        let mut e = Events::default();
+        for _ in 1..MAX_SECURITY_REJECTS {
+            note_event(&reject(43), &mut e);
+        }
+        assert!(e.failure.is_none(), "not yet");
+        note_event(&reject(43), &mut e);
+        let failure = e.failure.clone().expect("reported after the limit");
+        assert!(
+            failure.contains("security") && failure.contains("status 43"),
+            "{failure}"
+        );
+
+        // Other refusals (the access point is full) break the run and are retried.
+        let mut e = Events::default();
+        for code in [31, 40, 17, 45, 44] {
+            note_event(&reject(code), &mut e);
+        }
+        assert!(e.failure.is_none());
+        note_event(&reject(41), &mut e);
+        assert!(e.failure.is_some());
+        // A connection starts the count again.
+        let mut e = Events::default();
+        note_event(&reject(43), &mut e);
+        note_event(&reject(43), &mut e);
+        note_event(
+            "wlan0: CTRL-EVENT-CONNECTED - Connection to 11:22:33:44:55:66",
+            &mut e,
+        );
+        note_event(&reject(43), &mut e);
+        assert!(e.failure.is_none());
     }
 }

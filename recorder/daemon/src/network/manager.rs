@@ -20,6 +20,9 @@ const COMMAND_QUEUE: usize = 8;
 const TICK: Duration = Duration::from_secs(1);
 /// Largest saved-network file read.
 const MAX_SAVED_BYTES: u64 = 4096;
+/// A network chosen on the access point is joined this long after it was given, so the answer
+/// to the request that gave it reaches the phone before the access point goes away.
+pub const JOIN_GRACE: Duration = Duration::from_millis(1500);
 
 /// How the manager runs (from `[network]`, docs/config.md).
 #[derive(Clone, Debug)]
@@ -161,6 +164,7 @@ pub fn start(
         view: view.clone(),
         connected: false,
         mac,
+        join_due: None,
     };
     let stop_flag = stop.clone();
     let thread = std::thread::Builder::new()
@@ -168,10 +172,18 @@ pub fn start(
         .spawn(move || {
             worker.act(Input::Start);
             while !stop_flag.load(Ordering::SeqCst) {
-                match receiver.recv_timeout(TICK) {
+                let wait = worker
+                    .join_due
+                    .map_or(TICK, |due| due.saturating_duration_since(Instant::now()))
+                    .min(TICK);
+                match receiver.recv_timeout(wait) {
                     Ok(command) => worker.command(command),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if worker.join_due.is_some_and(|due| Instant::now() >= due) {
+                    worker.join_due = None;
+                    worker.act(Input::Configured(true));
                 }
                 worker.observe();
                 worker.act(Input::Tick);
@@ -210,6 +222,8 @@ struct Worker {
     view: Arc<Mutex<NetworkView>>,
     connected: bool,
     mac: [u8; 6],
+    /// A network given while on the access point, joined at this time (`JOIN_GRACE`).
+    join_due: Option<Instant>,
 }
 
 impl Worker {
@@ -234,9 +248,15 @@ impl Worker {
                     return;
                 }
                 self.saved = Some(network);
-                self.act(Input::Configured(true));
+                if self.machine.mode() == Mode::Ap {
+                    self.join_due = Some(Instant::now() + JOIN_GRACE);
+                    self.update(|_| {});
+                } else {
+                    self.act(Input::Configured(true));
+                }
             }
             Command::Forget => {
+                self.join_due = None;
                 if let Err(e) = std::fs::remove_file(&self.settings.saved_network) {
                     if e.kind() != std::io::ErrorKind::NotFound {
                         tracing::error!(error = %e, "network: cannot forget the network");
@@ -253,7 +273,10 @@ impl Worker {
                     tracing::info!("network: rescan ignored in station mode");
                 }
             }
-            Command::Reset => self.act(Input::Reset),
+            Command::Reset => {
+                self.join_due = None;
+                self.act(Input::Reset);
+            }
         }
     }
 
@@ -438,6 +461,13 @@ mod tests {
                 .unwrap();
         };
         join("wrong-password");
+        // The access point stays a moment, for the answer to reach the phone.
+        std::thread::sleep(JOIN_GRACE / 2);
+        assert_eq!(
+            handle.view().mode,
+            Mode::Ap,
+            "left before the answer went out"
+        );
         let view = wait_for(&handle, "the failure", |v| {
             v.mode == Mode::Ap && v.last_error.is_some()
         });

@@ -271,6 +271,30 @@ fn wifi_of(wifi: &Map<String, Value>) -> Result<SavedNetwork, ApiError> {
     Ok(network)
 }
 
+/// Refuses an empty password for a network the last scan saw as secured (`view`'s `networks`):
+/// saved, it could only fail to join, after the phone has lost the access point.
+fn password_needed(view: &Value, network: &SavedNetwork) -> Result<(), ApiError> {
+    if network.passphrase.is_some() {
+        return Ok(());
+    }
+    let secured = view
+        .get("networks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|n| {
+            n.get("ssid").and_then(Value::as_str) == Some(network.ssid.as_str())
+                && n.get("secured").and_then(Value::as_bool) == Some(true)
+        });
+    if secured {
+        return Err(
+            ApiError::bad_request(format!("{} needs its Wi-Fi password", network.ssid))
+                .with_field("wifi.password"),
+        );
+    }
+    Ok(())
+}
+
 /// `POST /api/network/join {"ssid", "password", "hidden"}` (session): 202, then the recorder
 /// leaves the current network for this one (and comes back as an access point if it cannot).
 async fn join(
@@ -278,6 +302,7 @@ async fn join(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let network = wifi_of(&json_object(&body_bytes(body)?)?)?;
+    password_needed(&s.setup.network(), &network)?;
     let ssid = network.ssid.clone();
     s.setup.join(network)?;
     Ok((
@@ -306,6 +331,7 @@ async fn submit(
         }
     };
     let network = wifi_of(&wifi)?;
+    password_needed(&s.setup.view(), &network)?;
     let password = text(&body, "admin_password", "admin_password")?.filter(|p| !p.is_empty());
     let hash = match password {
         Some(p) if p.chars().count() < MIN_ADMIN_PASSWORD || p.len() > auth::MAX_PASSWORD_BYTES => {
@@ -364,6 +390,32 @@ async fn submit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secured_network_needs_a_password() {
+        let view = serde_json::json!({ "networks": [
+            { "ssid": "HomeNet", "signal_dbm": -40, "secured": true },
+            { "ssid": "Cafe", "signal_dbm": -60, "secured": false },
+        ]});
+        let network = |ssid: &str, password: Option<&str>| SavedNetwork {
+            ssid: ssid.into(),
+            passphrase: password.map(str::to_string),
+            hidden: false,
+        };
+        let refused = password_needed(&view, &network("HomeNet", None)).unwrap_err();
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert_eq!(refused.field.as_deref(), Some("wifi.password"));
+        assert!(refused.message.contains("HomeNet needs its Wi-Fi password"));
+        assert!(password_needed(&view, &network("HomeNet", Some("moment-home"))).is_ok());
+        assert!(
+            password_needed(&view, &network("Cafe", None)).is_ok(),
+            "open"
+        );
+        assert!(
+            password_needed(&view, &network("Hidden", None)).is_ok(),
+            "not seen"
+        );
+    }
 
     #[test]
     fn our_own_names_are_not_redirected() {

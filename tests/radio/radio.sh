@@ -1,0 +1,238 @@
+#!/bin/bash
+# The radio test's hands inside the guest (test image only; tests/radio.sh calls it through the
+# probe). Three mac80211_hwsim radios share one simulated medium: wlan0 stays with the device
+# (the recorder runs its own hostapd, dnsmasq, wpa_supplicant and udhcpc there, as on the
+# camera), wlan1 becomes the phone (namespace "phone": wpa_supplicant driven with wpa_cli,
+# busybox udhcpc, curl) and wlan2 the home network (namespace "home": hostapd WPA2-PSK or
+# WPA3-SAE only, dnsmasq for DHCP, rclone serving WebDAV). The daemons run as transient systemd
+# units (radio-*) so the test can stop and start them and their logs land in the journal.
+# Every wait has a deadline; answers are one line, times in seconds.
+set -euo pipefail
+
+readonly RUN=/run/radio
+readonly HOME_SSID=MomentHome
+readonly HOME_PASS=moment-home-pass
+readonly HOME_ADDR=192.168.50.1
+readonly WEBDAV_USER=moment
+readonly WEBDAV_PASS=radio-test
+readonly PHONE_CTRL=$RUN/phone
+readonly DEVICE_CTRL=/run/moment-recorder/network/wpa_supplicant
+readonly HELPERS=/usr/libexec/moment-test
+
+fail() {
+  echo "$*"
+  exit 1
+}
+
+# since START: seconds from START ($EPOCHREALTIME) to now, one decimal.
+since() { awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }'; }
+
+# device_tool COMMAND...: COMMAND in the recorder's mount namespace: its /tmp is private
+# (PrivateTmp=), and wpa_cli and hostapd_cli get their answers through a socket they make there.
+# Bounded: a supplicant busy with SAE under emulation may hold a request for its 10 s limit.
+device_tool() { timeout 5 nsenter -t "$(systemctl show -p MainPID --value moment-recorder.service)" -m "$@"; }
+phone_cli() { wpa_cli -p "$PHONE_CTRL" -i wlan1 "$@"; }
+in_phone() { ip netns exec phone "$@"; }
+
+# unit NAME NETNS COMMAND...: COMMAND as the transient unit radio-NAME in namespace NETNS.
+unit() {
+  local name="$1" ns="$2"
+  shift 2
+  systemctl stop "radio-$name.service" 2>/dev/null || true
+  systemctl reset-failed "radio-$name.service" 2>/dev/null || true
+  systemd-run --quiet --unit "radio-$name" -p NetworkNamespacePath="/run/netns/$ns" \
+    -p Environment=HOME=$RUN "$@"
+}
+
+write_configs() {
+  mkdir -p "$RUN/webdav"
+  local common
+  common="interface=wlan2
+driver=nl80211
+ctrl_interface=$RUN/home-ap
+ssid=$HOME_SSID
+hw_mode=g
+channel=1
+wpa=2
+rsn_pairwise=CCMP"
+  printf '%s\nwpa_key_mgmt=WPA-PSK\nwpa_passphrase=%s\n' "$common" "$HOME_PASS" >"$RUN/home-wpa2.conf"
+  # WPA3-Personal only: SAE with management frame protection required (no WPA2 fallback).
+  printf '%s\nwpa_key_mgmt=SAE\nieee80211w=2\nsae_password=%s\n' "$common" "$HOME_PASS" >"$RUN/home-wpa3.conf"
+  printf 'ctrl_interface=%s\nupdate_config=0\nap_scan=1\n' "$PHONE_CTRL" >"$RUN/phone.conf"
+}
+
+# Radios, namespaces, the home network and the phone's supplicant (before the recorder starts).
+cmd_stage() {
+  local deadline=$((SECONDS + 30)) phy
+  modprobe mac80211_hwsim radios=3
+  until [[ -e /sys/class/net/wlan2 ]]; do
+    ((SECONDS < deadline)) || fail "wlan0..2 did not appear"
+    sleep 0.2
+  done
+  ip netns add phone
+  ip netns add home
+  phy="$(cat /sys/class/net/wlan1/phy80211/name)"
+  iw phy "$phy" set netns name phone
+  phy="$(cat /sys/class/net/wlan2/phy80211/name)"
+  iw phy "$phy" set netns name home
+  ip -n phone link set lo up
+  ip -n phone link set wlan1 up
+  ip -n home link set lo up
+  ip -n home addr add "$HOME_ADDR/24" dev wlan2
+  write_configs
+  cmd_home_ap wpa2
+  unit home-dhcp home dnsmasq --keep-in-foreground --log-facility=- --conf-file=/dev/null \
+    --user=root --port=0 --interface=wlan2 --bind-interfaces --listen-address="$HOME_ADDR" \
+    --dhcp-range=192.168.50.10,192.168.50.100,255.255.255.0,10m \
+    --dhcp-option=option:router,"$HOME_ADDR" --dhcp-leasefile="$RUN/home.leases" --no-ping
+  unit home-webdav home rclone serve webdav "$RUN/webdav" --config "$RUN/rclone.conf" \
+    --addr "$HOME_ADDR:8080" --user "$WEBDAV_USER" --pass "$WEBDAV_PASS"
+  unit phone phone wpa_supplicant -i wlan1 -D nl80211 -c "$RUN/phone.conf"
+  cmd_home_up 30
+}
+
+# home-ap wpa2|wpa3|stop: the home access point's hostapd with that security, or none.
+cmd_home_ap() {
+  systemctl stop radio-home-ap.service 2>/dev/null || true
+  [[ "$1" == stop ]] && return 0
+  unit home-ap home hostapd "$RUN/home-$1.conf"
+}
+
+# home-up TIMEOUT: the home access point beacons (hostapd says ENABLED).
+cmd_home_up() {
+  local deadline=$((SECONDS + $1))
+  until hostapd_cli -p "$RUN/home-ap" -i wlan2 status 2>/dev/null | grep -qx 'state=ENABLED'; do
+    ((SECONDS < deadline)) || fail "the home access point is not up after $1 s"
+    sleep 0.2
+  done
+}
+
+# phone-hears SSID TIMEOUT: scans from the phone (explicitly, every round: a disconnected
+# supplicant may not scan by itself) until SSID is in the results; prints the wait.
+cmd_phone_hears() {
+  local ssid="$1" start=$EPOCHREALTIME deadline=$((SECONDS + $2))
+  while ((SECONDS < deadline)); do
+    phone_cli scan >/dev/null 2>&1 || true
+    sleep 1.5
+    if phone_cli scan_results 2>/dev/null | awk -F'\t' -v s="$ssid" '$5 == s { found = 1 } END { exit !found }'; then
+      echo "the phone hears $ssid after $(since "$start") s"
+      return 0
+    fi
+  done
+  fail "the phone did not hear $ssid within $2 s; it hears: $(phone_cli scan_results | awk -F'\t' 'NR > 1 { printf "%s ", $5 }')"
+}
+
+# phone-join SSID PASSPHRASE TIMEOUT: the phone associates (WPA2-PSK); prints the wait.
+cmd_phone_join() {
+  local ssid="$1" pass="$2" start=$EPOCHREALTIME deadline=$((SECONDS + $3)) id state
+  phone_cli remove_network all >/dev/null
+  id="$(phone_cli add_network)"
+  phone_cli set_network "$id" ssid "\"$ssid\"" >/dev/null
+  phone_cli set_network "$id" key_mgmt WPA-PSK >/dev/null
+  phone_cli set_network "$id" psk "\"$pass\"" >/dev/null
+  phone_cli select_network "$id" >/dev/null
+  while ((SECONDS < deadline)); do
+    state="$(phone_cli status | sed -n 's/^wpa_state=//p')"
+    if [[ "$state" == COMPLETED ]]; then
+      echo "the phone joined $ssid (WPA2) after $(since "$start") s"
+      return 0
+    fi
+    sleep 0.2
+  done
+  fail "the phone did not join $ssid within $3 s (state $state)"
+}
+
+# phone-connected SSID: the phone is still associated with SSID.
+cmd_phone_connected() {
+  local status
+  status="$(phone_cli status)"
+  if ! grep -qx 'wpa_state=COMPLETED' <<<"$status" || ! grep -qx "ssid=$1" <<<"$status"; then
+    fail "the phone is not on $1: $(tr '\n' ' ' <<<"$status")"
+  fi
+  echo "the phone is on $1"
+}
+
+# phone-forget: the phone leaves every network and forgets what it saw.
+cmd_phone_forget() {
+  phone_cli remove_network all >/dev/null
+  phone_cli disconnect >/dev/null
+  phone_cli bss_flush 0 >/dev/null
+  in_phone ip addr flush dev wlan1
+}
+
+# phone-lease: a DHCP lease for the phone (busybox udhcpc), printed as key=value lines. Tried
+# again within 30 s: under emulation the access point may still drop the phone once just after
+# the handshake (4WAY_HANDSHAKE_TIMEOUT), and the phone's supplicant then joins again.
+cmd_phone_lease() {
+  local start=$EPOCHREALTIME deadline=$((SECONDS + 30))
+  rm -f "$RUN/phone-lease"
+  until in_phone timeout 10 busybox udhcpc -i wlan1 -t 3 -T 1 -n -q -f -O 114 \
+    -s "$HELPERS/phone-dhcp.sh" >>"$RUN/udhcpc.log" 2>&1; do
+    ((SECONDS < deadline)) || fail "no lease within 30 s: $(tail -n 3 "$RUN/udhcpc.log")"
+    sleep 1
+  done
+  [[ -s "$RUN/phone-lease" ]] || fail "udhcpc wrote no lease"
+  cat "$RUN/phone-lease"
+  echo "seconds=$(since "$start")"
+}
+
+# phone-resolve NAME SERVER: the address NAME resolves to, asked from the phone.
+cmd_phone_resolve() {
+  in_phone busybox nslookup "$1" "$2" 2>&1 | awk '/^Name:/ { name = 1; next } name && /^Address/ { print $NF; exit }'
+}
+
+# phone-curl ARGS...: curl from the phone's namespace.
+cmd_phone_curl() { in_phone curl "$@"; }
+
+# device-station SSID TIMEOUT: the device's own wpa_supplicant is associated with SSID and
+# wlan0 has an address; prints the wait, the address and the key management used.
+cmd_device_station() {
+  local ssid="$1" start=$EPOCHREALTIME deadline=$((SECONDS + $2)) status="" address=""
+  while ((SECONDS < deadline)); do
+    status="$(device_tool wpa_cli -p "$DEVICE_CTRL" -i wlan0 status 2>/dev/null || true)"
+    address="$(ip -4 -o addr show dev wlan0 | awk '{ print $4; exit }')"
+    printf '%s %s %s %s\n' "$(since "$start")" "$(sed -n 's/^wpa_state=//p' <<<"$status")" \
+      "$(sed -n 's/^ssid=//p' <<<"$status")" "$address" >>"$RUN/device-station.log"
+    if grep -qx 'wpa_state=COMPLETED' <<<"$status" && grep -qx "ssid=$ssid" <<<"$status" &&
+      [[ "$address" == 192.168.50.* ]]; then
+      echo "the device is on $ssid ($(sed -n 's/^key_mgmt=//p' <<<"$status")) with $address after $(since "$start") s"
+      return 0
+    fi
+    sleep 0.2
+  done
+  fail "the device is not on $ssid after $2 s: $(tr '\n' ' ' <<<"$status") address '$address'"
+}
+
+# device-ap: the device's own access point is up (its hostapd's state).
+cmd_device_ap() {
+  device_tool hostapd_cli -p /run/moment-recorder/network/hostapd -i wlan0 status 2>/dev/null | grep -qx 'state=ENABLED' ||
+    fail "the device's access point is not up"
+  echo "the device's access point is up"
+}
+
+# home-webdav: a file stored on the home WebDAV server comes back equal.
+cmd_home_webdav() {
+  local url="http://$HOME_ADDR:8080/radio-check.txt" text="radio $RANDOM"
+  ip netns exec home curl -sf -m 10 -o /dev/null -u "$WEBDAV_USER:$WEBDAV_PASS" -T - "$url" <<<"$text" ||
+    fail "PUT $url failed"
+  [[ "$(ip netns exec home curl -sf -m 10 -u "$WEBDAV_USER:$WEBDAV_PASS" "$url")" == "$text" ]] ||
+    fail "GET $url did not return what was stored"
+  echo "stored and read back $url"
+}
+
+case "${1:-}" in
+stage) cmd_stage ;;
+home-ap) cmd_home_ap "$2" ;;
+home-up) cmd_home_up "$2" ;;
+home-webdav) cmd_home_webdav ;;
+phone-hears) cmd_phone_hears "$2" "$3" ;;
+phone-join) cmd_phone_join "$2" "$3" "$4" ;;
+phone-connected) cmd_phone_connected "$2" ;;
+phone-forget) cmd_phone_forget ;;
+phone-lease) cmd_phone_lease ;;
+phone-resolve) cmd_phone_resolve "$2" "$3" ;;
+phone-curl) shift && cmd_phone_curl "$@" ;;
+device-station) cmd_device_station "$2" "$3" ;;
+device-ap) cmd_device_ap ;;
+*) fail "usage: radio.sh stage|home-ap MODE|home-up S|home-webdav|phone-...|device-..." ;;
+esac
