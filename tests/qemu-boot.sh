@@ -252,13 +252,6 @@ dump_journal() { # BOOT_NAME
   probe journalctl -b --no-pager -o short-monotonic >"$ART/journal-$1.log" 2>&1 || true
 }
 
-stop_qemu() {
-  [[ -n "$QEMU_PID" ]] || return 0
-  kill -KILL "$QEMU_PID" 2>/dev/null || true
-  wait "$QEMU_PID" 2>/dev/null || true
-  QEMU_PID=""
-}
-
 # --- checks inside the guest (through the probe) and on the card ------------------------------
 
 # Only /data (with its bind mounts), /boot (the pre-seed import rewrites it) and kernel or

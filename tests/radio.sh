@@ -143,13 +143,6 @@ start_qemu() {
   log "qemu pid $QEMU_PID, console $ART/console.log"
 }
 
-stop_qemu() {
-  [[ -n "$QEMU_PID" ]] || return 0
-  kill -KILL "$QEMU_PID" 2>/dev/null || true
-  wait "$QEMU_PID" 2>/dev/null || true
-  QEMU_PID=""
-}
-
 # The stage is up (radios in their namespaces, the home access point beaconing) and the
 # recorder is READY, within a bound.
 check_stage() {

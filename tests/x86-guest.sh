@@ -40,6 +40,14 @@ timed() {
 
 guest() { python3 tests/qemu-boot/guest.py "$@"; }
 
+# A power cut: QEMU (QEMU_PID, the caller's) killed at once, whatever the guest was doing.
+stop_qemu() {
+  [[ -n "$QEMU_PID" ]] || return 0
+  kill -KILL "$QEMU_PID" 2>/dev/null || true
+  wait "$QEMU_PID" 2>/dev/null || true
+  QEMU_PID=""
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
