@@ -9,7 +9,7 @@ use super::config_files::{
 use super::system::{Observation, ScanResult, StationState, WifiSystem, MAX_SCAN_RESULTS};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -51,6 +51,45 @@ enum Mode {
 struct Tool {
     name: &'static str,
     child: Child,
+    /// The process itself, for signals from any thread (None on a kernel before 5.3).
+    process: Option<Arc<Process>>,
+}
+
+/// A process by pidfd rather than by pid: a signal through it reaches that process or fails
+/// (ESRCH once it has exited), never another one that reused its pid after it was reaped, which
+/// a `kill(pid)` from an output thread could not promise.
+struct Process(OwnedFd);
+
+impl Process {
+    /// Opens the child's pidfd; call before the child can be reaped (right after spawning).
+    fn of(child: &Child) -> std::io::Result<Process> {
+        let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = i32::try_from(fd).map_err(std::io::Error::other)?;
+        // SAFETY: the descriptor was just returned to us and is owned by nobody else.
+        Ok(Process(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn signal(&self, signal: libc::c_int) -> std::io::Result<()> {
+        // SAFETY: pidfd_send_signal on a descriptor we own, no siginfo, no flags.
+        let done = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0u32,
+            )
+        };
+        if done < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
 
 /// What the tools printed that matters, gathered by their output threads.
@@ -63,7 +102,7 @@ struct Events {
     security_rejects: u32,
     /// udhcpc in station mode: told to ask for a lease at once when the station associates
     /// (else it waits out its own retry interval).
-    dhcp_pid: Option<libc::pid_t>,
+    dhcp: Option<Arc<Process>>,
 }
 
 impl LinuxWifi {
@@ -127,7 +166,18 @@ impl LinuxWifi {
                 .spawn(move || watch_output(name, stream, &events))
                 .map_err(|e| format!("cannot watch {name}: {e}"))?;
         }
-        self.children.push(Tool { name, child });
+        let process = match Process::of(&child) {
+            Ok(process) => Some(Arc::new(process)),
+            Err(e) => {
+                tracing::warn!(tool = name, error = %e, "network: no pidfd for the tool");
+                None
+            }
+        };
+        self.children.push(Tool {
+            name,
+            child,
+            process,
+        });
         Ok(())
     }
 
@@ -174,27 +224,37 @@ impl LinuxWifi {
                     "udhcpc",
                     Command::new("udhcpc").args(["-f", "-R", "-t", "0", "-i", &iface]),
                 )?;
-                let pid = self.children.last().map(|t| t.child.id() as libc::pid_t);
+                let dhcp = self.children.last().and_then(|t| t.process.clone());
                 self.events
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .dhcp_pid = pid;
+                    .dhcp = dhcp;
                 Ok(())
             }
         }
     }
 
     fn stop_tools(&mut self) {
-        // No signal to udhcpc once it may have been reaped.
         self.events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .dhcp_pid = None;
+            .dhcp = None;
         for tool in &mut self.children {
-            let pid = tool.child.id() as libc::pid_t;
-            // SAFETY: signalling our own child by its pid.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
+            // A tool `supervise` saw exit has been reaped: its pid may be another process's now.
+            if !matches!(tool.child.try_wait(), Ok(None)) {
+                continue;
+            }
+            match &tool.process {
+                Some(process) => {
+                    let _ = process.signal(libc::SIGTERM);
+                }
+                None => {
+                    // Not reaped (just checked, and only this thread reaps): still our child.
+                    // SAFETY: kill with a pid we own and a signal number.
+                    unsafe {
+                        libc::kill(tool.child.id() as libc::pid_t, libc::SIGTERM);
+                    }
+                }
             }
         }
         let deadline = Instant::now() + STOP_LIMIT;
@@ -350,12 +410,10 @@ fn watch_output(name: &'static str, stream: Box<dyn std::io::Read + Send>, event
         let mut events = events.lock().unwrap_or_else(PoisonError::into_inner);
         if note_event(text, &mut events) == Noted::Associated {
             tracing::info!("network: associated; asking for a lease");
-            if let Some(pid) = events.dhcp_pid {
-                // SIGUSR1: udhcpc asks for a lease now.
-                // SAFETY: signalling our own child by its pid (cleared before it is reaped).
-                unsafe {
-                    libc::kill(pid, libc::SIGUSR1);
-                }
+            if let Some(dhcp) = &events.dhcp {
+                // SIGUSR1: udhcpc asks for a lease now. If it has exited meanwhile the signal
+                // fails (a pidfd), and `supervise` starts the mode again.
+                let _ = dhcp.signal(libc::SIGUSR1);
             }
         }
     }
@@ -574,6 +632,22 @@ mod tests {
             &mut e,
         );
         assert!(e.associated && e.failure.is_none());
+    }
+
+    /// A signal through a pidfd reaches the live child, and fails once the child is reaped,
+    /// where a `kill(pid)` could reach whatever process took its pid.
+    #[test]
+    fn signals_reach_only_the_process_itself() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let process = Process::of(&child).unwrap();
+        process.signal(libc::SIGTERM).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGTERM)
+        );
+        let error = process.signal(libc::SIGUSR1).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::ESRCH));
     }
 
     #[test]
