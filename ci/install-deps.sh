@@ -42,13 +42,16 @@ fi
 # qemu-user, which needs the kernel's binfmt_misc to know the interpreter. Machines without
 # systemd-binfmt (this one) never register it; writing a registration twice fails.
 readonly BINFMT=/proc/sys/fs/binfmt_misc
+# Where that is not allowed (a container), say so and go on: mmdebstrap then fails with its own
+# message, and everything that needs no arm64 base still runs.
 if [[ ! -e "$BINFMT/register" ]]; then
   echo "install-deps: mount binfmt_misc"
-  mount -t binfmt_misc binfmt_misc "$BINFMT"
+  mount -t binfmt_misc binfmt_misc "$BINFMT" || echo "install-deps: cannot mount binfmt_misc" >&2
 fi
-if [[ ! -e "$BINFMT/qemu-aarch64" ]]; then
+if [[ -e "$BINFMT/register" && ! -e "$BINFMT/qemu-aarch64" ]]; then
   echo "install-deps: register qemu-aarch64 with binfmt_misc"
-  cat /usr/lib/binfmt.d/qemu-aarch64.conf >"$BINFMT/register"
+  cat /usr/lib/binfmt.d/qemu-aarch64.conf >"$BINFMT/register" ||
+    echo "install-deps: cannot register qemu-aarch64 with binfmt_misc" >&2
 fi
 
 for component in rustfmt clippy; do
