@@ -46,7 +46,6 @@ readonly DATA_SIZE=64M
 readonly CARD_SIZE=2G
 readonly ADMIN_PASSWORD=qemu-boot-test
 readonly BOOT_TIMEOUT_S=300
-readonly QEMU_MEM=512M
 
 WORK="$(mktemp -d /tmp/moment-qemu.XXXXXX)"
 readonly WORK
@@ -159,10 +158,9 @@ card_env() { # NAME
 
 kernel_cmdline() { # SLOT
   local machine_id
-  # The board's cmdline.txt on a PC (the first serial port, no console on tty1), and what
-  # boot.cmd adds for the slot and, once the environment holds one, the machine ID.
-  sed -e 's/console=serial0/console=ttyS0/' -e 's/ console=tty1//' -e 's/ quiet//' board/zero2w/cmdline.txt |
-    tr -d '\n'
+  # The board's cmdline.txt on a PC, and what boot.cmd adds for the slot and, once the
+  # environment holds one, the machine ID.
+  board_cmdline
   printf ' root=/dev/mmcblk0p%s rauc.slot=%s' "$([[ "$1" == A ]] && echo 2 || echo 3)" "$1"
   machine_id="$(card_env machine_id)"
   [[ "$machine_id" =~ ^[0-9a-f]{32}$ ]] && printf ' systemd.machine_id=%s' "$machine_id"
@@ -208,16 +206,10 @@ check_stick_powered_off() {
 
 start_qemu() { # BOOT_NAME [SLOT] [QEMU ARGS...]
   WEB_PORT="$(free_port)"
-  rm -f "$WORK/probe.sock" "$WORK/monitor.sock" "$WORK/cookies"
-  qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$QEMU_MEM" -nodefaults -nographic -no-reboot \
-    -kernel "$WORK/kernel/boot/vmlinuz-$KVER" -initrd "$WORK/initramfs.cpio.gz" \
-    -append "$(kernel_cmdline "${2:-A}")" \
-    -device sdhci-pci -drive id=sd,if=none,format=raw,file="$CARD" -device sd-card,drive=sd \
+  rm -f "$WORK/monitor.sock" "$WORK/cookies"
+  x86_qemu "$ART/console-$1.log" "$ART/qemu-$1.log" "$(kernel_cmdline "${2:-A}")" \
     -netdev user,id=net0,hostfwd=tcp:127.0.0.1:"$WEB_PORT"-:80 -device virtio-net-pci,netdev=net0 \
-    -serial file:"$ART/console-$1.log" -serial unix:"$WORK/probe.sock",server=on,wait=off \
-    -monitor unix:"$WORK/monitor.sock",server=on,wait=off "${@:3}" </dev/null >"$ART/qemu-$1.log" 2>&1 &
-  QEMU_PID=$!
-  BOOT_STARTED=$SECONDS
+    -monitor unix:"$WORK/monitor.sock",server=on,wait=off "${@:3}"
   log "boot $1: slot ${2:-A}, qemu pid $QEMU_PID, web on 127.0.0.1:$WEB_PORT, console $ART/console-$1.log"
 }
 

@@ -37,7 +37,6 @@ readonly RING_SIZE=64M
 readonly DATA_OFFSET=1162M
 readonly DATA_SIZE=64M
 readonly CARD_SIZE=2G
-readonly QEMU_MEM=512M
 readonly BOOT_TIMEOUT_S=300
 # The factory passphrase of the setup access point (docs/config.md, network.ap_passphrase).
 readonly AP_PASSPHRASE=moment-setup
@@ -129,17 +128,8 @@ build() {
 # --- the guest -------------------------------------------------------------------------------
 
 start_qemu() {
-  local cmdline
-  cmdline="$(sed -e 's/console=serial0/console=ttyS0/' -e 's/ console=tty1//' -e 's/ quiet//' board/zero2w/cmdline.txt | tr -d '\n')"
-  rm -f "$WORK/probe.sock"
-  qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$QEMU_MEM" -nodefaults -nographic -no-reboot \
-    -kernel "$WORK/kernel/boot/vmlinuz-$KVER" -initrd "$WORK/initramfs.cpio.gz" \
-    -append "$cmdline root=/dev/mmcblk0p2 rauc.slot=A net.ifnames=0 panic=-1 systemd.show_status=1" \
-    -device sdhci-pci -drive id=sd,if=none,format=raw,file="$CARD" -device sd-card,drive=sd \
-    -serial file:"$ART/console.log" -serial unix:"$WORK/probe.sock",server=on,wait=off \
-    </dev/null >"$ART/qemu.log" 2>&1 &
-  QEMU_PID=$!
-  BOOT_STARTED=$SECONDS
+  x86_qemu "$ART/console.log" "$ART/qemu.log" \
+    "$(board_cmdline) root=/dev/mmcblk0p2 rauc.slot=A net.ifnames=0 panic=-1 systemd.show_status=1"
   log "qemu pid $QEMU_PID, console $ART/console.log"
 }
 

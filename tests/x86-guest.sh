@@ -48,6 +48,31 @@ stop_qemu() {
   QEMU_PID=""
 }
 
+# The Zero 2 W's memory.
+readonly QEMU_MEM=512M
+
+# The board's cmdline.txt on a PC: the first serial port, no console on tty1, not quiet.
+board_cmdline() {
+  sed -e 's/console=serial0/console=ttyS0/' -e 's/ console=tty1//' -e 's/ quiet//' board/zero2w/cmdline.txt |
+    tr -d '\n'
+}
+
+# x86_qemu CONSOLE_LOG QEMU_LOG CMDLINE [QEMU ARGS...]: the guest on the card ($CARD) behind an
+# emulated SD host (sdhci-pci, so the partitions are /dev/mmcblk0pN as on the board), the console
+# on the first serial port to a file, the probe on the second at $WORK/probe.sock. Sets QEMU_PID
+# and BOOT_STARTED.
+x86_qemu() {
+  rm -f "$WORK/probe.sock"
+  qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$QEMU_MEM" -nodefaults -nographic -no-reboot \
+    -kernel "$WORK/kernel/boot/vmlinuz-$KVER" -initrd "$WORK/initramfs.cpio.gz" -append "$3" \
+    -device sdhci-pci -drive id=sd,if=none,format=raw,file="$CARD" -device sd-card,drive=sd \
+    -serial file:"$1" -serial unix:"$WORK/probe.sock",server=on,wait=off "${@:4}" \
+    </dev/null >"$2" 2>&1 &
+  QEMU_PID=$!
+  # shellcheck disable=SC2034 # the callers' timings read it
+  BOOT_STARTED=$SECONDS
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
