@@ -5,7 +5,7 @@
                                    external tree's packages (Config.in sourced, .mk included)
   image_checks.py rootfs ROOT      a root tree after post-build.sh and data-seed.sh: fstab,
                                    enabled and masked units, mount points, run-time writes,
-                                   resolv.conf outside private /tmp, avahi's chroot, the
+                                   resolv.conf outside private /tmp, avahi (its keys, its chroot), the
                                    machine ID left to systemd
   image_checks.py layout IMAGE     the partition table genimage wrote (sfdisk -J) against
                                    LAYOUT below, and the U-Boot environment offsets
@@ -341,35 +341,61 @@ def check_resolv_conf(root):
     return problems
 
 
-def ini_value(text, section, key, default):
-    """KEY's last value in [SECTION] of an ini-style file (avahi-daemon.conf)."""
-    current, value = None, default
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("["):
-            current = line
-        elif current == f"[{section}]" and "=" in line and not line.startswith(("#", ";")):
-            name, _, found = line.partition("=")
-            if name.strip() == key:
-                value = found.strip()
-    return value
+# The keys avahi-daemon 0.8 reads from avahi-daemon.conf, by section; any other stops the daemon
+# ("Invalid configuration key").
+AVAHI_KEYS = {
+    "server": {"host-name", "domain-name", "browse-domains", "use-ipv4", "use-ipv6",
+               "allow-interfaces", "deny-interfaces", "check-response-ttl", "use-iff-running",
+               "enable-dbus", "allow-point-to-point", "cache-entries-max",
+               "ratelimit-interval-usec", "ratelimit-burst"},
+    "wide-area": {"enable-wide-area"},
+    "publish": {"publish-addresses", "publish-hinfo", "publish-workstation", "publish-domain",
+                "publish-dns-servers", "publish-resolv-conf-dns-servers", "publish-aaaa-on-ipv4",
+                "publish-a-on-ipv6", "disable-publishing", "disable-user-service-publishing",
+                "add-service-cookie"},
+    "reflector": {"enable-reflector", "reflect-ipv", "reflect-filters"},
+    "rlimits": {"rlimit-as", "rlimit-core", "rlimit-data", "rlimit-fsize", "rlimit-nofile",
+                "rlimit-stack", "rlimit-nproc"},
+}
 
 
-def check_avahi_chroot(root):
-    """avahi-daemon chroots into /etc/avahi (Buildroot builds it with the chroot on): a services
-    directory that links out of /etc/avahi is empty inside the chroot."""
+def check_avahi(root):
+    """avahi-daemon.conf holds only keys avahi knows (an unknown one stops it), and avahi runs
+    without its chroot into /etc/avahi when the services directory links out of it (inside the
+    chroot the link leads nowhere). The chroot is a command-line option only: `--no-chroot` in
+    the unit's ExecStart (a drop-in)."""
+    problems = []
+    conf = root / "etc/avahi/avahi-daemon.conf"
+    if conf.is_file():
+        section = None
+        for number, line in enumerate(conf.read_text().splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("["):
+                section = line.strip("[]")
+                continue
+            key = line.partition("=")[0].strip()
+            if key not in AVAHI_KEYS.get(section, set()):
+                problems.append(f"avahi-daemon.conf:{number}: avahi does not know {key!r} in "
+                                f"[{section}] and would not start")
     services = root / "etc/avahi/services"
     if not services.is_symlink():
-        return []
+        return problems
     target = resolve_in_root(root, "/etc/avahi/services")
     if Path("/etc/avahi") in target.parents:
-        return []
-    conf = root / "etc/avahi/avahi-daemon.conf"
-    chroot = ini_value(conf.read_text(), "server", "enable-chroot", "yes") if conf.is_file() else "yes"
-    if chroot.lower() != "no":
-        return [f"/etc/avahi/services leads to {target}, outside avahi's chroot: "
-                f"avahi-daemon.conf needs enable-chroot=no in [server] (it is {chroot!r})"]
-    return []
+        return problems
+    exec_start = ""
+    for directory in (root / UNIT_DIR, root / "etc/systemd/system"):
+        for dropin in sorted(directory.glob("avahi-daemon.service.d/*.conf")):
+            for line in dropin.read_text().splitlines():
+                if line.strip().startswith("ExecStart="):
+                    exec_start = line.strip().partition("=")[2]
+    if "--no-chroot" not in exec_start.split():
+        problems.append(f"/etc/avahi/services leads to {target}, outside avahi's chroot: "
+                        f"avahi-daemon.service needs a drop-in whose ExecStart has --no-chroot "
+                        f"(it is {exec_start!r})")
+    return problems
 
 
 def check_machine_id(root):
@@ -425,7 +451,7 @@ def check_rootfs(root):
     services = root / "etc/avahi/services"
     if not services.is_symlink() or str(services.readlink()) != "/run/moment-recorder/avahi":
         problems.append("/etc/avahi/services does not point at /run/moment-recorder/avahi")
-    problems += check_avahi_chroot(root)
+    problems += check_avahi(root)
     problems += check_resolv_conf(root)
     problems += check_machine_id(root)
     release = (root / "usr/lib/os-release").read_text()
