@@ -1,7 +1,8 @@
 // The first-boot wizard in a real browser (Debian's Chromium, phone size) against a recorder whose
 // network is simulated (its neighbourhood: HomeNet with password moment-home, and two others) and
-// whose upload target is a real `rclone serve webdav`: a wrong Wi-Fi password comes back as a
-// clear message on the wizard, the test upload works, and the second try joins the network.
+// whose upload target is a real `rclone serve webdav`: a rescan warns before the access point
+// drops, a wrong Wi-Fi password comes back on the page by itself as a clear message with nothing
+// saved, the test upload works, and the second try joins the network and saves the rest.
 // Started by recorder/daemon/tests/web_wizard.rs. Every wait is bounded.
 //
 //   node web/tests/wizard.mjs --url URL --webdav URL --artifacts DIR
@@ -68,6 +69,18 @@ try {
     await shot('wizard-wifi');
   });
 
+  await step('a rescan warns first that the phone may drop off, then shows the new list', async () => {
+    const before = await page.textContent('#setup-scan-note');
+    await page.click('#setup-rescan');
+    const warning = await page.textContent('#setup-scan-note');
+    if (!/may drop off/.test(warning)) throw new Error(`no warning before the scan: ${warning}`);
+    await page.waitForFunction((old) => {
+      const note = document.getElementById('setup-scan-note').textContent;
+      return note.startsWith('scanned') && note !== old;
+    }, before, { timeout: WAIT });
+    await onStep('wifi');
+  });
+
   await step('steps refuse what cannot work before going on', async () => {
     await page.check('#setup-networks input[value="HomeNet"]');
     await page.fill('#setup-wifi-password', 'short');
@@ -103,33 +116,38 @@ try {
     await shot('wizard-done');
   });
 
-  await step('the wrong password brings the wizard back with the reason', async () => {
-    const login = await context.request.post(`${args.url}/api/login`, { headers: { 'X-Moment': '1' }, data: { password: ADMIN } });
-    if (!login.ok()) throw new Error(`login with the new admin password: ${login.status()}`);
-    await until('the failure', async () => {
-      const s = await status();
-      return s && s.network.mode === 'ap' && s.network.last_error;
-    });
-    await page.goto(`${args.url}/`);
-    await page.waitForSelector('#page-setup:not([hidden])', { timeout: WAIT });
+  await step('the wrong password brings the page back to the Wi-Fi step with the reason, nothing saved', async () => {
+    // The page itself finds out (no reload): it asks until the access point is back.
+    await onStep('wifi');
     const banner = await page.textContent('#setup-last-error');
-    if (!/password/i.test(banner)) throw new Error(`banner: ${banner}`);
+    if (!/password/i.test(banner) || !/Nothing was saved/.test(banner)) throw new Error(`banner: ${banner}`);
     await shot('wizard-wrong-password');
+    const login = await context.request.post(`${args.url}/api/login`, { headers: { 'X-Moment': '1' }, data: { password: ADMIN } });
+    if (login.ok()) throw new Error('the admin password was saved although the Wi-Fi failed');
+    const setup = await (await context.request.get(`${args.url}/api/setup`)).json();
+    if (setup.admin_password_set || setup.station_ssid || setup.upload?.remote) {
+      throw new Error(`saved after a failed join: ${JSON.stringify(setup)}`);
+    }
   });
 
-  await step('the right password joins the network and closes setup', async () => {
+  await step('the right password joins the network, saves the rest and closes setup', async () => {
+    // The rest of the form is as the owner left it.
     await wifiStep('moment-home');
     await onStep('admin');
     await page.click('#setup-next');
     await onStep('clock');
     await page.click('#setup-next');
     await onStep('upload');
-    await page.click('#setup-skip');
+    await page.click('#setup-next');
     await onStep('policy');
     await page.click('#setup-next');
     await onStep('summary');
     await page.click('#setup-next');
     await page.waitForSelector('#setup-form .step.on[data-step="done"]', { timeout: WAIT });
+    await until('the admin password, saved once joined', async () => {
+      const login = await context.request.post(`${args.url}/api/login`, { headers: { 'X-Moment': '1' }, data: { password: ADMIN } });
+      return login.ok();
+    });
     await until('station mode', async () => {
       const s = await status();
       return s && s.network.mode === 'station' && !s.network.setup;

@@ -1,7 +1,8 @@
 //! The setup wizard's API and the captive portal through the whole router (`web::
 //! router_with_setup`), with a recording double of the daemon's `Setup`: closed setup is a 404,
 //! open setup needs no session until an admin password exists, the form's checks name their field,
-//! a good form sets the admin password, and in access-point mode every other host and every
+//! a good form sets the admin password once the daemon says it joined and saved it (not before:
+//! a wrong Wi-Fi password keeps the wizard open), and in access-point mode every other host and every
 //! connectivity probe is redirected to the portal.
 
 mod router_support;
@@ -56,6 +57,21 @@ struct FakeSetup {
     captive: AtomicBool,
     submitted: Mutex<Vec<(String, bool, Option<String>)>>,
     joined: Mutex<Vec<String>>,
+    /// The submitted admin password and whom to tell once "saved" (the daemon: once joined).
+    admin: Mutex<Option<(String, moment_recorder::web::AdminSaved)>>,
+}
+
+impl FakeSetup {
+    /// What the daemon does once the wizard's network has connected: saves the admin password.
+    fn join_succeeds(&self) {
+        let (hash, saved) = self
+            .admin
+            .lock()
+            .unwrap()
+            .take()
+            .expect("a submitted password");
+        saved(hash);
+    }
 }
 
 impl Setup for FakeSetup {
@@ -95,6 +111,9 @@ impl Setup for FakeSetup {
             form.admin_password_hash.is_some(),
             form.upload.map(|u| u.kind),
         ));
+        if let (Some(hash), Some(saved)) = (form.admin_password_hash, form.admin_saved) {
+            *self.admin.lock().unwrap() = Some((hash, saved));
+        }
         Box::pin(async move { Ok(form.wifi.ssid) })
     }
 }
@@ -248,7 +267,13 @@ async fn a_new_recorder_is_set_up_without_a_session_and_then_needs_the_password(
         *f.setup.submitted.lock().unwrap(),
         vec![("HomeNet".to_string(), true, None)]
     );
-    // The password is set: setup (still open until the network is joined) needs a session now.
+    // Not joined yet: nothing is taken, the wizard stays open without a session (a wrong Wi-Fi
+    // password brings the owner back here).
+    let (status, _, view) = call(&f.router, Method::GET, "/api/setup", HOST, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["admin_password_set"], false);
+    // Joined and saved: setup (open until the daemon closes it) needs a session now.
+    f.setup.join_succeeds();
     let (status, _, _) = call(&f.router, Method::GET, "/api/setup", HOST, None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, headers, _) = call(

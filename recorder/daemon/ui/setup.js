@@ -16,6 +16,11 @@ let view = null;
 let step = 0;
 let clockTimer = null;
 let bound = false;
+// After the submit: how often and how long the page asks whether the join failed (the access
+// point comes back with the reason; the phone rejoins it by itself). Longer than the recorder's
+// join limit plus its scan and access point start.
+const OUTCOME_POLL_MS = 2000;
+const OUTCOME_POLLS = 60;
 
 export function show(setupView) {
   view = setupView;
@@ -148,7 +153,7 @@ function renderNetworks() {
   const hidden = !(view.networks || []).length;
   if (hidden) other.querySelector('input').checked = true;
   $('setup-ssid-label').hidden = !hidden;
-  $('setup-scan-note').textContent = view.scanned_unix_ms ? `scanned ${clock(view.scanned_unix_ms, false)}` : '';
+  $('setup-scan-note').textContent = view.scanned_unix_ms ? `scanned ${clock(view.scanned_unix_ms)}` : '';
 }
 
 async function rescan() {
@@ -235,12 +240,42 @@ async function submit() {
   try {
     const { joining } = await post('/api/setup', body);
     $('setup-done-ssid').textContent = joining;
+    $('setup-done-state').textContent = 'The recorder is leaving its own Wi-Fi to try it…';
     clearInterval(clockTimer);
     goTo(STEPS.length);
+    awaitOutcome(joining);
   } catch (err) {
     if (err.field) showFieldError(err.field, err.message);
     else $('setup-error').textContent = err.message;
   } finally {
     button.disabled = false;
   }
+}
+
+// The recorder tries the network and saves the wizard only once it has joined. If it cannot, its
+// access point comes back with the reason: the phone rejoins it, this page finds the wizard again
+// and sends the owner back to the Wi-Fi step with the reason. While the recorder is away the
+// requests fail; that is the normal case.
+async function awaitOutcome(ssid) {
+  for (let i = 0; i < OUTCOME_POLLS; i += 1) {
+    await new Promise((r) => setTimeout(r, OUTCOME_POLL_MS));
+    let fresh;
+    try {
+      fresh = await get('/api/setup');
+    } catch (err) {
+      // 404: setup closed, the recorder joined; anything else: it is away.
+      if (err.status === 404) break;
+      continue;
+    }
+    if (fresh.mode === 'ap' && fresh.last_error) {
+      view = fresh;
+      renderNetworks();
+      const last = $('setup-last-error');
+      last.hidden = false;
+      last.textContent = `The recorder could not join ${ssid}: ${fresh.last_error}. Nothing was saved; check the network and its password and try again.`;
+      goTo(0);
+      return;
+    }
+  }
+  $('setup-done-state').textContent = '';
 }

@@ -6,7 +6,9 @@
 use super::config_files::{
     dnsmasq_conf, hostapd_conf, wpa_supplicant_conf, ApSettings, StationSettings, AP_ADDRESS,
 };
-use super::system::{Observation, ScanResult, StationState, WifiSystem, MAX_SCAN_RESULTS};
+use super::system::{
+    missing_reason, Observation, ScanResult, StationState, WifiSystem, MAX_SCAN_RESULTS,
+};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -24,6 +26,15 @@ const MAX_TOOL_RESTARTS: u32 = 5;
 /// Association refusals in a row for a security reason (wrong password, or a security the
 /// network does not take) after which the join is reported failed instead of retried forever.
 const MAX_SECURITY_REJECTS: u32 = 3;
+/// Whether the station's network is heard at all: the kernel's list of what wpa_supplicant's own
+/// scans found (`iw dev IF scan dump`; wpa_supplicant says "not found" only on its control
+/// socket) is read this long after the station started, then every `HEARD_CHECK_EVERY`; absent
+/// from `UNHEARD_CHECKS` lists in a row that each hold other networks, it is reported missing.
+/// One scan can miss a beacon; two lists 4 s apart without it are an answer the wizard can give
+/// within 20 s.
+const HEARD_FIRST_CHECK: Duration = Duration::from_secs(6);
+const HEARD_CHECK_EVERY: Duration = Duration::from_secs(4);
+const UNHEARD_CHECKS: u32 = 2;
 /// IEEE 802.11 status codes of a refusal for security reasons: 31 (robust management frame
 /// policy violation) and 40 to 45 (invalid information element, group or pairwise cipher, AKMP,
 /// RSN version or capabilities).
@@ -40,6 +51,11 @@ pub struct LinuxWifi {
     events: Arc<Mutex<Events>>,
     mode: Option<Mode>,
     restarts: u32,
+    /// Station mode: when it started, when the scan list was last read, lists in a row without
+    /// the network.
+    station_since: Option<Instant>,
+    heard_checked: Option<Instant>,
+    unheard: u32,
 }
 
 #[derive(Clone)]
@@ -115,7 +131,32 @@ impl LinuxWifi {
             events: Arc::default(),
             mode: None,
             restarts: 0,
+            station_since: None,
+            heard_checked: None,
+            unheard: 0,
         }
+    }
+
+    /// Station mode, not associated: the network has been absent from the kernel's scan list
+    /// `UNHEARD_CHECKS` times in a row (see `HEARD_FIRST_CHECK`).
+    fn network_unheard(&mut self, ssid: &str) -> bool {
+        let now = Instant::now();
+        let due = self
+            .station_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= HEARD_FIRST_CHECK)
+            && self
+                .heard_checked
+                .is_none_or(|at| now.saturating_duration_since(at) >= HEARD_CHECK_EVERY);
+        if due {
+            self.heard_checked = Some(now);
+            let dump =
+                run_bounded(Command::new("iw").args(["dev", &self.interface, "scan", "dump"]));
+            match dump {
+                Ok((true, out)) if unheard_in(&out, ssid) == Some(true) => self.unheard += 1,
+                _ => self.unheard = 0,
+            }
+        }
+        self.unheard >= UNHEARD_CHECKS
     }
 
     fn file(&self, name: &str) -> PathBuf {
@@ -345,6 +386,7 @@ impl WifiSystem for LinuxWifi {
     fn start_station(&mut self, station: &StationSettings) -> Result<(), String> {
         self.stop();
         self.mode = Some(Mode::Station(station.clone()));
+        self.station_since = Some(Instant::now());
         self.start_tools()
     }
 
@@ -352,6 +394,9 @@ impl WifiSystem for LinuxWifi {
         self.stop_tools();
         self.mode = None;
         self.restarts = 0;
+        self.station_since = None;
+        self.heard_checked = None;
+        self.unheard = 0;
         let iface = self.interface.clone();
         if let Err(e) = self.ip(&["addr", "flush", "dev", &iface]) {
             tracing::warn!(error = %e, "network: flushing the interface's addresses failed");
@@ -365,9 +410,18 @@ impl WifiSystem for LinuxWifi {
         let failure = events.failure.clone().or(died);
         let associated = events.associated;
         drop(events);
-        let station = match &self.mode {
-            Some(Mode::Station(_)) => match failure {
+        let ssid = match &self.mode {
+            Some(Mode::Station(station)) => {
+                Some(String::from_utf8_lossy(station.ssid.as_bytes()).into_owned())
+            }
+            _ => None,
+        };
+        let station = match ssid {
+            Some(ssid) => match failure {
                 Some(reason) => StationState::Failed(reason),
+                None if !associated && self.network_unheard(&ssid) => {
+                    StationState::Missing(missing_reason(&ssid))
+                }
                 None if associated => match self.has_ipv4() {
                     Some(address) => StationState::Connected { address },
                     None => StationState::Joining,
@@ -463,6 +517,13 @@ fn note_event(line: &str, e: &mut Events) -> Noted {
         }
     }
     Noted::Other
+}
+
+/// Whether `ssid` is missing from an `iw dev IF scan dump`; None when the list is empty (nothing
+/// heard at all, or no scan yet: no answer either way).
+fn unheard_in(dump: &str, ssid: &str) -> Option<bool> {
+    let heard = parse_iw_scan(dump);
+    (!heard.is_empty()).then(|| heard.iter().all(|n| n.ssid != ssid))
 }
 
 /// Networks from `iw dev IF scan`, strongest first, one entry per name.
@@ -632,6 +693,20 @@ mod tests {
             &mut e,
         );
         assert!(e.associated && e.failure.is_none());
+    }
+
+    #[test]
+    fn a_network_is_unheard_only_when_the_scan_list_holds_others() {
+        let dump = "BSS 11:22:33:44:55:66(on wlan0)\n\tsignal: -45.00 dBm\n\tSSID: HomeNet\n\
+            BSS 11:22:33:44:55:67(on wlan0)\n\tsignal: -70.00 dBm\n\tSSID: Caf\\xc3\\xa9\n";
+        assert_eq!(unheard_in(dump, "HomeNet"), Some(false));
+        assert_eq!(unheard_in(dump, "Café"), Some(false));
+        assert_eq!(unheard_in(dump, "HomeNet 5G"), Some(true));
+        assert_eq!(
+            unheard_in("", "HomeNet"),
+            None,
+            "an empty list says nothing"
+        );
     }
 
     /// A signal through a pidfd reaches the live child, and fails once the child is reaped,

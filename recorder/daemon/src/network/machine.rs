@@ -8,9 +8,10 @@
 //!   for that long: AP, with the reason kept for the wizard.
 //! - In AP mode with a known network: try it again every `retry_every`, but only while no phone is
 //!   connected to the AP (it would be thrown off mid-setup).
-//! - Both buttons held (network reset): AP in setup mode, whatever the state.
+//! - Both buttons held (network reset): AP in setup mode, whatever the state, with no network.
 //! - A new network from the wizard: station; setup mode stays open until it connects, so a wrong
-//!   password brings the wizard back with the reason.
+//!   password or a network nobody hears brings the wizard back with the reason at once (not after
+//!   `join_limit`).
 
 use std::time::{Duration, Instant};
 
@@ -51,9 +52,12 @@ pub enum Input {
     Disconnected,
     /// The station gave up for a reason a person can act on (wrong password, no such network).
     Failed(String),
+    /// The station's scans do not hear the network. Final only for the wizard's attempt: a known
+    /// network that is away (a router still booting) gets `join_limit`.
+    Missing(String),
     /// Phones connected to the access point now.
     ApClients(u32),
-    /// Both buttons held: back to setup.
+    /// Both buttons held: back to setup, the network forgotten.
     Reset,
     /// A network was configured (true) or forgotten (false), by the wizard or the settings.
     Configured(bool),
@@ -119,6 +123,11 @@ impl Machine {
         self.last_error.as_deref()
     }
 
+    /// A new attempt was given (joined a moment later): the last one's reason no longer applies.
+    pub fn forget_error(&mut self) {
+        self.last_error = None;
+    }
+
     /// When the next AP-mode retry of the known network is due, if one is.
     pub fn next_retry(&self) -> Option<Instant> {
         self.next_retry
@@ -159,17 +168,27 @@ impl Machine {
                 }
                 None
             }
+            Input::Missing(reason) => {
+                if self.setup && self.mode == Mode::Joining {
+                    return Some(self.ap(now, Some(reason)));
+                }
+                None
+            }
             Input::ApClients(n) => {
                 self.ap_clients = n;
                 None
             }
             Input::Reset => {
                 self.setup = true;
+                self.configured = false;
+                self.last_error = None;
                 Some(self.ap(now, None))
             }
             Input::Configured(true) => {
                 self.configured = true;
                 self.setup = self.setup || self.mode != Mode::Station;
+                // A new attempt: the wizard waits for its own outcome, not the last one's.
+                self.last_error = None;
                 Some(self.join(now))
             }
             Input::Configured(false) => {
@@ -366,6 +385,46 @@ mod tests {
     }
 
     #[test]
+    fn a_network_nobody_hears_returns_to_the_wizard_at_once_but_a_known_one_gets_the_limit() {
+        let mut sim = Sim::new(false);
+        sim.at(0, Input::Start);
+        sim.at(50, Input::Configured(true));
+        sim.at(55, Input::Failed("an old failure".into()));
+        assert_eq!(sim.m.last_error(), Some("an old failure"));
+        sim.at(100, Input::Configured(true));
+        assert_eq!(
+            sim.m.last_error(),
+            None,
+            "a new attempt forgets the last outcome"
+        );
+        assert_eq!(
+            sim.at(109, Input::Missing("no network named Gone".into())),
+            Some(Action::EnterAp)
+        );
+        assert_eq!(sim.m.last_error(), Some("no network named Gone"));
+        assert!(sim.m.setup_open());
+
+        // A configured network away at boot (the router still starting) is waited for.
+        let mut sim = Sim::new(true);
+        sim.at(0, Input::Start);
+        assert_eq!(
+            sim.at(9, Input::Missing("no network named Home".into())),
+            None
+        );
+        assert_eq!(sim.m.mode(), Mode::Joining);
+        assert_eq!(sim.run_to(60), vec![(60, Action::EnterAp)]);
+        // And so is one lost while in station mode.
+        sim.at(360, Input::Tick);
+        sim.at(361, Input::Connected);
+        sim.at(400, Input::Disconnected);
+        assert_eq!(
+            sim.at(410, Input::Missing("no network named Home".into())),
+            None
+        );
+        assert_eq!(sim.m.mode(), Mode::Station);
+    }
+
+    #[test]
     fn the_button_reset_opens_setup_from_any_mode() {
         for connected in [false, true] {
             let mut sim = Sim::new(true);
@@ -376,8 +435,9 @@ mod tests {
             assert_eq!(sim.at(10, Input::Reset), Some(Action::EnterAp));
             assert_eq!(sim.m.mode(), Mode::Ap);
             assert!(sim.m.setup_open());
-            // The known network is still tried later while nobody is on the AP.
-            assert_eq!(sim.run_to(310), vec![(310, Action::EnterStation)]);
+            // The network is forgotten: nothing is tried behind the owner's back.
+            assert!(sim.run_to(7200).is_empty());
+            assert_eq!(sim.m.mode(), Mode::Ap);
         }
         // And from AP mode itself.
         let mut sim = Sim::new(false);

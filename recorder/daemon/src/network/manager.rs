@@ -2,6 +2,11 @@
 //! state machine what the system reports, performs what it decides, keeps the network chosen in
 //! the wizard on /data, and publishes a view for the status and the web. Commands arrive through a
 //! small bounded queue; nothing here can stop recording.
+//!
+//! A network given by the wizard or the settings is a candidate until it connects: only then is it
+//! written to /data (and the caller's `on_joined` run, which saves the rest of the wizard). A
+//! wrong password or a network nobody hears is dropped with nothing saved, and the one saved
+//! before, if any, stays the one the device goes back to.
 
 use super::config_files::{ap_ssid, ApSettings, Passphrase, Ssid, StationSettings};
 use super::machine::{Action, Input, Machine, Mode, Timing};
@@ -66,14 +71,21 @@ impl SavedNetwork {
     }
 }
 
+/// Run on the network thread once a candidate network has connected and been saved.
+pub type OnJoined = Box<dyn FnOnce() + Send>;
+
 pub enum Command {
-    /// Join this network (checked with `SavedNetwork::station` first) and keep it.
-    Join(SavedNetwork),
+    /// Join this network (checked with `SavedNetwork::station` first); kept once it connects,
+    /// when `on_joined` runs. Dropped, with `on_joined`, if it fails.
+    Join {
+        network: SavedNetwork,
+        on_joined: Option<OnJoined>,
+    },
     /// Forget the saved network: AP mode until a new one is set.
     Forget,
     /// Scan again (in AP mode the access point drops for a few seconds).
     Rescan,
-    /// Both buttons held: setup mode.
+    /// Both buttons held: the saved network forgotten, setup mode.
     Reset,
 }
 
@@ -165,6 +177,7 @@ pub fn start(
         connected: false,
         mac,
         join_due: None,
+        candidate: None,
     };
     let stop_flag = stop.clone();
     let thread = std::thread::Builder::new()
@@ -224,6 +237,8 @@ struct Worker {
     mac: [u8; 6],
     /// A network given while on the access point, joined at this time (`JOIN_GRACE`).
     join_due: Option<Instant>,
+    /// The network being tried, not saved until it connects.
+    candidate: Option<(SavedNetwork, Option<OnJoined>)>,
 }
 
 impl Worker {
@@ -236,18 +251,55 @@ impl Worker {
         view.station_ssid = self.saved.as_ref().map(|s| s.ssid.clone());
     }
 
+    /// The candidate connected: it becomes the saved network, then `on_joined` runs.
+    fn keep_candidate(&mut self) {
+        let Some((network, on_joined)) = self.candidate.take() else {
+            return;
+        };
+        let text = serde_json::to_vec_pretty(&network).expect("plain data serialises");
+        if let Err(e) = crate::atomic_file::write_atomic(&self.settings.saved_network, &text) {
+            // Joined for now, but the next boot will not know it: say so; the wizard's other
+            // answers are not applied either, so the owner runs it again.
+            tracing::error!(error = %e, "network: cannot save the network");
+            self.update(|v| {
+                v.last_error = Some("joined, but the network could not be saved on the card".into())
+            });
+            return;
+        }
+        tracing::info!(ssid = %network.ssid, "network: joined and saved");
+        self.saved = Some(network);
+        self.update(|_| {});
+        if let Some(on_joined) = on_joined {
+            on_joined();
+        }
+    }
+
+    /// The candidate failed (the machine is back on the access point): nothing of it is kept,
+    /// and without a saved network there is nothing to retry.
+    fn drop_candidate(&mut self) {
+        if let Some((network, _)) = self.candidate.take() {
+            tracing::info!(ssid = %network.ssid, "network: not joined; nothing saved");
+            if self.saved.is_none() {
+                self.machine.step(Instant::now(), Input::Configured(false));
+                self.update(|_| {});
+            }
+        }
+    }
+
+    fn forget_saved(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.settings.saved_network) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::error!(error = %e, "network: cannot forget the network");
+            }
+        }
+        self.saved = None;
+    }
+
     fn command(&mut self, command: Command) {
         match command {
-            Command::Join(network) => {
-                let text = serde_json::to_vec_pretty(&network).expect("plain data serialises");
-                if let Err(e) =
-                    crate::atomic_file::write_atomic(&self.settings.saved_network, &text)
-                {
-                    tracing::error!(error = %e, "network: cannot save the network");
-                    self.update(|v| v.last_error = Some("the network could not be saved".into()));
-                    return;
-                }
-                self.saved = Some(network);
+            Command::Join { network, on_joined } => {
+                self.candidate = Some((network, on_joined));
+                self.machine.forget_error();
                 if self.machine.mode() == Mode::Ap {
                     self.join_due = Some(Instant::now() + JOIN_GRACE);
                     self.update(|_| {});
@@ -257,12 +309,8 @@ impl Worker {
             }
             Command::Forget => {
                 self.join_due = None;
-                if let Err(e) = std::fs::remove_file(&self.settings.saved_network) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        tracing::error!(error = %e, "network: cannot forget the network");
-                    }
-                }
-                self.saved = None;
+                self.candidate = None;
+                self.forget_saved();
                 self.act(Input::Configured(false));
             }
             Command::Rescan => {
@@ -275,6 +323,8 @@ impl Worker {
             }
             Command::Reset => {
                 self.join_due = None;
+                self.candidate = None;
+                self.forget_saved();
                 self.act(Input::Reset);
             }
         }
@@ -287,11 +337,13 @@ impl Worker {
                 let address = address.clone();
                 self.update(|v| v.address = Some(address));
                 if !self.connected {
+                    self.keep_candidate();
                     self.publish(true);
                 }
                 (!self.connected).then_some(Input::Connected)
             }
             StationState::Failed(ref reason) => Some(Input::Failed(reason.clone())),
+            StationState::Missing(ref reason) => Some(Input::Missing(reason.clone())),
             StationState::Joining if self.connected => Some(Input::Disconnected),
             _ => None,
         };
@@ -312,6 +364,9 @@ impl Worker {
         let action = self.machine.step(Instant::now(), input);
         if self.machine.mode() != before {
             tracing::info!(from = ?before, to = ?self.machine.mode(), "network: mode");
+            if self.machine.mode() == Mode::Ap {
+                self.drop_candidate();
+            }
         }
         match action {
             Some(Action::EnterAp) => self.enter_ap(),
@@ -382,7 +437,12 @@ impl Worker {
         self.publish(false);
         self.system.stop();
         self.connected = false;
-        let station = self.saved.as_ref().map(SavedNetwork::station);
+        let network = self
+            .candidate
+            .as_ref()
+            .map(|(network, _)| network)
+            .or(self.saved.as_ref());
+        let station = network.map(SavedNetwork::station);
         match station {
             Some(Ok(station)) => {
                 if let Err(e) = self.system.start_station(&station) {
@@ -451,16 +511,21 @@ mod tests {
         assert_eq!(view.ap_ssid, "Moment-DE30");
         assert_eq!(view.networks[0].ssid, "HomeNet", "strongest first");
 
-        let join = |password: &str| {
+        let joined = Arc::new(AtomicBool::new(false));
+        let join = |ssid: &str, password: &str| {
+            let joined = joined.clone();
             handle
-                .send(Command::Join(SavedNetwork {
-                    ssid: "HomeNet".into(),
-                    passphrase: Some(password.into()),
-                    hidden: false,
-                }))
+                .send(Command::Join {
+                    network: SavedNetwork {
+                        ssid: ssid.into(),
+                        passphrase: Some(password.into()),
+                        hidden: false,
+                    },
+                    on_joined: Some(Box::new(move || joined.store(true, Ordering::SeqCst))),
+                })
                 .unwrap();
         };
-        join("wrong-password");
+        join("HomeNet", "wrong-password");
         // The access point stays a moment, for the answer to reach the phone.
         std::thread::sleep(JOIN_GRACE / 2);
         assert_eq!(
@@ -473,9 +538,29 @@ mod tests {
         });
         assert!(view.setup);
         assert!(view.last_error.unwrap().contains("wrong password"));
-        join("moment-home");
+        // Nothing saved, nothing retried behind the wizard's back.
+        assert!(!dir.path().join("wifi.json").exists());
+        assert!(!joined.load(Ordering::SeqCst));
+        assert_eq!(view.station_ssid, None);
+
+        // A network nobody hears comes back at once, not after the join limit.
+        join("Gone Away", "whatever-123");
+        let view = wait_for(&handle, "the missing network", |v| {
+            v.mode == Mode::Ap
+                && v.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("Gone Away"))
+        });
+        assert!(view.last_error.unwrap().contains("no network named"));
+        assert!(!dir.path().join("wifi.json").exists());
+
+        join("HomeNet", "moment-home");
         let view = wait_for(&handle, "station mode", |v| v.mode == Mode::Station);
         assert!(!view.setup);
+        assert!(
+            joined.load(Ordering::SeqCst),
+            "the rest of the wizard runs once joined"
+        );
         // Announced over mDNS on the home network.
         let service = dir.path().join("avahi/moment-recorder.service");
         assert!(std::fs::read_to_string(&service)
@@ -493,9 +578,12 @@ mod tests {
         let handle = start(settings(dir.path()), Box::new(SimulatedWifi::demo())).unwrap();
         wait_for(&handle, "station mode at boot", |v| v.mode == Mode::Station);
         handle.send(Command::Reset).unwrap();
-        wait_for(&handle, "setup after a reset", |v| {
+        let view = wait_for(&handle, "setup after a reset", |v| {
             v.mode == Mode::Ap && v.setup
         });
+        // The reset forgets the network: the next boot is setup mode too.
+        assert_eq!(view.station_ssid, None);
+        assert!(!dir.path().join("wifi.json").exists());
     }
 
     #[test]

@@ -31,6 +31,16 @@ pub enum StationState {
     Connected { address: String },
     /// Gave up with a reason a person can act on (wrong password).
     Failed(String),
+    /// Still trying, but its scans do not hear the network (the reason says so).
+    Missing(String),
+}
+
+/// What the wizard shows when no scan hears the network it was given.
+pub fn missing_reason(ssid: &str) -> String {
+    format!(
+        "no network named \"{ssid}\" answered: it is out of range, switched off, or its name is \
+         spelt differently"
+    )
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,6 +175,9 @@ impl WifiSystem for SimulatedWifi {
                     } else {
                         StationState::Failed(format!("wrong password for {ssid}"))
                     }
+                }
+                _ if since.elapsed() >= self.join_delay => {
+                    StationState::Missing(missing_reason(ssid))
                 }
                 _ => StationState::Joining,
             },

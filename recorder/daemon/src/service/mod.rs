@@ -399,14 +399,10 @@ async fn on_button(shared: &Arc<Shared>, event: ButtonEvent) {
         }
         ButtonEvent::NetworkReset => {
             shared.board.network_reset();
-            if let Some(network) = &shared.network {
-                if let Err(e) = network.send(crate::network::manager::Command::Reset) {
-                    shared.board.event("network", e);
-                }
-            }
             shared
                 .board
                 .event("button", "both buttons held: network reset requested");
+            network::network_reset(shared).await;
         }
         ButtonEvent::SaveStarted { .. }
         | ButtonEvent::SaveStep { .. }

@@ -1,11 +1,12 @@
 //! The daemon's side of the network: starts the manager with the configured backend, keeps the
 //! admin password the wizard sets (`state.dir/admin.json`, over `web.password_hash`), and
 //! implements the web's `Setup` for the wizard: everything the form says is checked before any of
-//! it is applied, and the network is joined last.
+//! it is applied, and it is applied only once the network it names has connected (a wrong Wi-Fi
+//! password keeps nothing, so the owner can run the wizard again without logging in).
 
 use super::Shared;
 use crate::config::Config;
-use crate::network::manager::{self, Command, NetworkHandle, SavedNetwork};
+use crate::network::manager::{self, Command, NetworkHandle, OnJoined, SavedNetwork};
 use crate::network::system::{SimulatedWifi, WifiSystem};
 use crate::network::{config_files::AP_ADDRESS, linux::LinuxWifi, machine::Mode};
 use crate::settings::Patch;
@@ -78,6 +79,40 @@ pub(super) fn start(config: &Config) -> Result<Option<NetworkHandle>, String> {
     manager::start(settings, system)
         .map(Some)
         .map_err(|e| format!("cannot start the network manager: {e}"))
+}
+
+/// Both buttons held: the saved Wi-Fi network and the upload target with its credentials are
+/// wiped and the access point with the wizard comes back. Recordings, memories and the admin
+/// password stay: whoever holds the camera gets the setup, not the owner's memories.
+pub(super) async fn network_reset(shared: &Arc<Shared>) {
+    if let Some(network) = &shared.network {
+        if let Err(e) = network.send(Command::Reset) {
+            shared.board.event("network", e);
+        }
+    }
+    let rclone_config = shared.config.upload.rclone_config.clone();
+    match std::fs::remove_file(&rclone_config) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => shared.board.event(
+            "network",
+            format!("reset: the upload target's credentials could not be removed: {e}"),
+        ),
+    }
+    let patch = match Patch::from_json(&json!({ "upload": { "remote": "" } })) {
+        Ok(patch) => patch,
+        Err(e) => return shared.board.event("network", e.message),
+    };
+    let settings = shared.clone();
+    match tokio::task::spawn_blocking(move || settings.put_settings(patch)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => shared
+            .board
+            .event("network", format!("reset: {}", e.message)),
+        Err(_) => shared
+            .board
+            .event("network", "reset: the settings could not be saved"),
+    }
 }
 
 /// The web's setup wizard, backed by the daemon.
@@ -162,7 +197,10 @@ impl Setup for SetupControl {
             .ok_or_else(|| SetupError::failed(409, "the recorder does not run the network"))?;
         let ssid = wifi.ssid.clone();
         network
-            .send(Command::Join(wifi))
+            .send(Command::Join {
+                network: wifi,
+                on_joined: None,
+            })
             .map_err(|e| SetupError::failed(503, e))?;
         self.0.board.event("network", format!("joining {ssid}"));
         Ok(())
@@ -197,37 +235,38 @@ impl Setup for SetupControl {
                 SetupError::field(e.field.as_deref().unwrap_or("upload"), e.message)
             })?;
 
-            // Then apply, the network last (the phone loses the access point with it).
+            // The phone's time at once: it is the clock, not a setting, and recording wants it.
             if let Some(ms) = form.time_utc_ms {
                 if let Err(e) = shared.set_time(ms * 1000) {
                     tracing::warn!(error = %e, "setup: the phone's time was not taken");
                 }
             }
-            if let Some(spec) = &form.upload {
-                let upload = &shared.config.upload;
-                remote_setup::write_remote(&upload.rclone, &upload.rclone_config, spec)
-                    .await
-                    .map_err(|e| {
-                        SetupError::failed(
-                            502,
-                            format!("the upload target could not be saved: {e}"),
-                        )
-                    })?;
-            }
-            let settings = shared.clone();
-            tokio::task::spawn_blocking(move || settings.put_settings(patch))
-                .await
-                .map_err(|_| SetupError::failed(500, "the settings could not be saved"))?
-                .map_err(|e| SetupError::failed(500, e.message))?;
-            if let Some(hash) = &form.admin_password_hash {
-                save_admin_hash(&shared.config.state.dir, hash).map_err(|e| {
-                    tracing::error!(error = %e, "setup: cannot save the admin password");
-                    SetupError::failed(500, "the admin password could not be saved on the recorder")
-                })?;
-            }
+            // The rest once the network has connected (the phone loses the access point now).
+            let runtime = tokio::runtime::Handle::current();
+            let apply = shared.clone();
+            let on_joined: OnJoined = Box::new(move || {
+                runtime.spawn(async move {
+                    let admin = (form.admin_password_hash, form.admin_saved);
+                    match apply_wizard(&apply, form.upload, patch, admin).await {
+                        Ok(()) => apply
+                            .board
+                            .event("setup", "the wizard's settings are saved"),
+                        Err(e) => apply.board.event(
+                            "setup",
+                            format!(
+                                "joined, but the wizard's settings were not saved: {}",
+                                e.message
+                            ),
+                        ),
+                    }
+                });
+            });
             let ssid = form.wifi.ssid.clone();
             network
-                .send(Command::Join(SavedNetwork { ..form.wifi }))
+                .send(Command::Join {
+                    network: form.wifi,
+                    on_joined: Some(on_joined),
+                })
                 .map_err(|e| SetupError::failed(503, e))?;
             shared
                 .board
@@ -235,6 +274,39 @@ impl Setup for SetupControl {
             Ok(ssid)
         })
     }
+}
+
+/// Saves what the wizard set besides the network: the upload target, the upload settings, the
+/// admin password.
+async fn apply_wizard(
+    shared: &Arc<Shared>,
+    upload_spec: Option<RemoteSpec>,
+    patch: Patch,
+    admin: (Option<String>, Option<crate::web::AdminSaved>),
+) -> Result<(), SetupError> {
+    if let Some(spec) = &upload_spec {
+        let upload = &shared.config.upload;
+        remote_setup::write_remote(&upload.rclone, &upload.rclone_config, spec)
+            .await
+            .map_err(|e| {
+                SetupError::failed(502, format!("the upload target could not be saved: {e}"))
+            })?;
+    }
+    let settings = shared.clone();
+    tokio::task::spawn_blocking(move || settings.put_settings(patch))
+        .await
+        .map_err(|_| SetupError::failed(500, "the settings could not be saved"))?
+        .map_err(|e| SetupError::failed(500, e.message))?;
+    if let (Some(hash), saved) = admin {
+        save_admin_hash(&shared.config.state.dir, &hash).map_err(|e| {
+            tracing::error!(error = %e, "setup: cannot save the admin password");
+            SetupError::failed(500, "the admin password could not be saved on the recorder")
+        })?;
+        if let Some(saved) = saved {
+            saved(hash);
+        }
+    }
+    Ok(())
 }
 
 /// The remote a spec names, or the field at fault.

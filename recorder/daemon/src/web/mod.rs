@@ -41,7 +41,7 @@ pub use server::{
     serve, ServerLimits, HEADER_TIMEOUT, MAX_BUF_BYTES, MAX_CONNECTIONS, MAX_HEADERS,
     MAX_HEAD_BYTES, STALL_TIMEOUT,
 };
-pub use setup::{Pending, Setup, SetupError, SetupForm, MIN_ADMIN_PASSWORD};
+pub use setup::{AdminSaved, Pending, Setup, SetupError, SetupForm, MIN_ADMIN_PASSWORD};
 pub use timeline::{Timeline, MAX_TIMELINE_SPANS};
 pub use ui::HLS_JS_URL;
 pub use update::Updates;

@@ -64,12 +64,18 @@ impl From<SetupError> for ApiError {
     }
 }
 
+/// Told the admin password hash once the daemon has saved it (the web's logins take it then).
+pub type AdminSaved = Arc<dyn Fn(String) + Send + Sync>;
+
 /// The wizard's answers, checked by the web (shape, password) and then by the daemon.
 #[derive(Clone)]
 pub struct SetupForm {
     pub wifi: SavedNetwork,
     /// argon2 hash of a new admin password (None: keep the one set).
     pub admin_password_hash: Option<String>,
+    /// Called with the hash once it is saved: only after the network has connected, so a wrong
+    /// Wi-Fi password leaves the wizard open without a login.
+    pub admin_saved: Option<AdminSaved>,
     pub time_utc_ms: Option<i64>,
     pub upload: Option<RemoteSpec>,
     pub policy: Option<String>,
@@ -89,7 +95,8 @@ pub trait Setup: Send + Sync + 'static {
     fn rescan(&self) -> Result<(), String>;
     /// Writes and deletes a small file with this upload target.
     fn test_upload(&self, spec: RemoteSpec) -> Pending<Result<(), SetupError>>;
-    /// Applies the wizard (everything checked first); the network it now joins.
+    /// Checks the whole wizard, then joins its network; the rest is saved only once that network
+    /// has connected. Answers the network it now tries.
     fn submit(&self, form: SetupForm) -> Pending<Result<String, SetupError>>;
     /// The network for the settings page: mode, networks seen, the one joined, its address.
     fn network(&self) -> Value;
@@ -312,8 +319,8 @@ async fn join(
         .into_response())
 }
 
-/// `POST /api/setup`: checks the form, applies it, 202 `{"joining": SSID}`; the recorder then
-/// leaves its access point for that network.
+/// `POST /api/setup`: checks the form, 202 `{"joining": SSID}`; the recorder then leaves its
+/// access point for that network and saves the form once it has joined.
 async fn submit(
     State(s): State<SetupState>,
     body: Result<Bytes, BytesRejection>,
@@ -368,18 +375,19 @@ async fn submit(
         None | Some(Value::Null) => None,
         Some(v) => Some(remote_spec(v)?),
     };
+    let auth = s.auth.clone();
     let form = SetupForm {
         wifi: network,
-        admin_password_hash: hash.clone(),
+        admin_saved: hash
+            .is_some()
+            .then(|| Arc::new(move |hash| auth.set_password_hash(hash)) as AdminSaved),
+        admin_password_hash: hash,
         time_utc_ms,
         upload,
         policy: text(&body, "policy", "upload.policy")?,
         window: text(&body, "window", "upload.window")?,
     };
     let joining = s.setup.submit(form).await?;
-    if let Some(hash) = hash {
-        s.auth.set_password_hash(hash);
-    }
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "joining": joining })),
