@@ -12,12 +12,19 @@
 #   any-name     every name resolves to the portal; portal: the OS probes get redirected
 #   home-webdav  the home network's WebDAV server stores a file
 #   device-scan  the wizard's list (scanned before the access point came up) has the home network
+#   rescan       the wizard's rescan: the access point drops, the phone rejoins, the list is new
 #   no-password  an empty password for the secured home network is refused, naming the field
+#   wrong-password  the device tries, comes back with the reason on the wizard; nothing saved
+#   gone-ssid    a network nobody hears: the same, well within the join limit
 #   wizard-join  the wizard's submit answers at once; the device leaves its access point and
-#                joins the home network (WPA2), submit to connected measured
+#                joins the home network (WPA2), submit to connected measured; the rest saved
+#   mdns-upload  the phone on the home network resolves moment.local over mDNS, logs in, saves
+#                a memory, and the memory arrives on the home WebDAV server byte for byte
 #   wpa3-home    the home access point turns WPA3-SAE only; the device follows
 #   home-gone    the home network goes: the device opens its access point again
 #   home-back    it comes back: the device rejoins by itself
+#   button-reset both buttons held 10 s: Wi-Fi and upload target wiped, the access point back,
+#                memories kept, recording on
 # Environment: MOMENT_QEMU_CACHE (downloads and the base root tree between runs),
 # MOMENT_RECORDER_BIN (a recorder binary instead of building one), MOMENT_QEMU_KEEP=1 (keep
 # the work directory). Needs what tests/qemu-boot.sh needs (ci/install-deps.sh).
@@ -250,7 +257,7 @@ print("the wizard lists %s (secured, %s dBm) from the scan before the access poi
       % (sys.argv[2], home[0]["signal_dbm"], view["ap_ssid"]))' "$view" "$HOME_SSID"
 }
 
-# submit_body PASSWORD: the wizard's POST /api/setup body, as setup.js builds it.
+# submit_body PASSWORD [SSID]: the wizard's POST /api/setup body, as setup.js builds it.
 submit_body() {
   python3 -c '
 import json, sys, time
@@ -263,13 +270,13 @@ print(json.dumps({
                           "user": "moment", "pass": "radio-test"}},
     "policy": "immediate",
     "window": None,
-}))' "$HOME_SSID" "$1" "$ADMIN_PASSWORD"
+}))' "${2:-$HOME_SSID}" "$1" "$ADMIN_PASSWORD"
 }
 
-# submit PASSWORD: POSTs the wizard from the phone; prints "STATUS BODY".
+# submit PASSWORD [SSID]: POSTs the wizard from the phone; prints "STATUS BODY".
 submit() {
   local body
-  body="$(submit_body "$1")"
+  body="$(submit_body "$@")"
   # The body through the probe's one line: as JSON it has no line breaks; quoted for bash -c.
   guest probe "$WORK/probe.sock" 40 "ip netns exec phone curl -s -m 20 -w ' %{http_code}' -H 'X-Moment: 1'" \
     "-H 'Content-Type: application/json' --data-binary '$body' http://$AP_ADDRESS/api/setup"
@@ -285,14 +292,84 @@ check_no_password() {
   echo "refused: ${answer% 400} (400); the phone stays on $AP_SSID and the wizard answers"
 }
 
+# The wizard's rescan, as the page does it: POST /api/setup/scan (the page has said the phone may
+# drop off), then GET /api/setup until the list is newer. The access point goes down for the scan;
+# the phone rejoins it by itself and the wizard goes on where it was.
+check_rescan() {
+  local before after="" start answer deadline
+  before="$(setup_view | sed -n 's/.*"scanned_unix_ms":\([0-9]*\).*/\1/p')"
+  [[ -n "$before" ]] || { echo "no scan time in the wizard's view"; return 1; }
+  start=$SECONDS
+  answer="$(in_guest 20 phone-curl -s -m 10 -w ' %{http_code}' -X POST -H 'X-Moment: 1' "http://$AP_ADDRESS/api/setup/scan")"
+  [[ "$answer" == *' 202' ]] || { echo "rescan answered: $answer"; return 1; }
+  deadline=$((SECONDS + 90))
+  while ((SECONDS < deadline)); do
+    after="$(setup_view 2>/dev/null | sed -n 's/.*"scanned_unix_ms":\([0-9]*\).*/\1/p')" || true
+    [[ -n "$after" && "$after" != "$before" ]] && break
+    sleep 1
+  done
+  [[ -n "$after" && "$after" != "$before" ]] || { echo "no new list within 90 s; $(in_guest 10 phone-connected "$AP_SSID" || true)"; return 1; }
+  in_guest 10 phone-connected "$AP_SSID" >/dev/null || { echo "the phone is not back on $AP_SSID"; return 1; }
+  timing "rescan to the wizard answering again" "$((SECONDS - start)) s (access point down, scan, up, the phone back)"
+  echo "the access point went down for the scan; the phone rejoined $AP_SSID and the wizard has a new list after $((SECONDS - start)) s"
+}
+
+# After a submit that cannot work: the page's own poll (GET /api/setup from the phone) finds the
+# access point back with the reason matching PATTERN; nothing of the form was saved.
+# failed_join WHAT PASSWORD SSID PATTERN
+failed_join() {
+  local what="$1" answer start view="" deadline saved
+  start=$SECONDS
+  answer="$(submit "$2" "$3")" || { echo "submit: $answer"; return 1; }
+  [[ "$answer" == *' 202' ]] || { echo "submit answered: $answer"; return 1; }
+  deadline=$((SECONDS + 120))
+  while ((SECONDS < deadline)); do
+    view="$(setup_view 2>/dev/null)" || view=""
+    [[ "$view" == *'"mode":"ap"'* && "$view" == *'"last_error":"'* ]] && break
+    sleep 1
+  done
+  [[ "$view" == *'"mode":"ap"'* && "$view" == *'"last_error":"'* ]] || { echo "the wizard did not come back with a reason within 120 s"; return 1; }
+  grep -qiE "$4" <<<"$view" || { echo "the reason does not say '$4': $view"; return 1; }
+  saved="$(in_guest 10 saved)"
+  [[ "$saved" == none ]] || { echo "saved after a failed join: $saved"; return 1; }
+  [[ "$view" == *'"admin_password_set":false'* ]] || { echo "the admin password was taken: $view"; return 1; }
+  timing "$what: submit to the reason on the page" "$((SECONDS - start)) s (goal 20 s; the phone's rejoining included)"
+  echo "on the page after $((SECONDS - start)) s: $(sed -n 's/.*"last_error":"\([^"]*\)".*/\1/p' <<<"$view"); nothing saved"
+}
+
+check_wrong_password() { failed_join "wrong password" "not-the-home-password" "$HOME_SSID" 'password'; }
+check_gone_ssid() { failed_join "network gone" "whatever-123" "MomentGone" 'no network named'; }
+
 check_wizard_join() {
-  local answer start out
+  local answer start out saved
   start=$SECONDS
   answer="$(submit "$HOME_PASS")" || { echo "submit: $answer"; return 1; }
   [[ "$answer" == *' 202' && "$answer" == *"\"joining\":\"$HOME_SSID\""* ]] || { echo "submit answered: $answer"; return 1; }
   out="$(in_guest 60 device-station "$HOME_SSID" 60)" || { echo "$out"; return 1; }
   timing "submit to station connected" "$((SECONDS - start)) s (host clock; the guest saw: ${out##* after })"
-  echo "submit answered 202 $answer; $out"
+  saved="$(in_guest 10 saved)"
+  [[ "$saved" == "wifi admin remote" ]] || { sleep 3; saved="$(in_guest 10 saved)"; }
+  [[ "$saved" == "wifi admin remote" ]] || { echo "kept once joined: '$saved'"; return 1; }
+  echo "submit answered 202 $answer; $out; saved once joined: $saved"
+}
+
+# Scenario 3: the phone moves to the home network, finds the camera as moment.local over mDNS,
+# opens the app, logs in with the wizard's admin password, saves a memory, and the memory reaches
+# the WebDAV target the wizard set.
+check_mdns_upload() {
+  local lease device address page name out
+  in_guest 10 phone-forget >/dev/null
+  in_guest 60 phone-join "$HOME_SSID" "$HOME_PASS" 60 >/dev/null || { echo "the phone did not join $HOME_SSID"; return 1; }
+  lease="$(in_guest 30 phone-lease)" || { echo "$lease"; return 1; }
+  [[ "$lease" == *ip=192.168.50.* ]] || { echo "home lease: $lease"; return 1; }
+  device="$(probe "ip -4 -o addr show dev wlan0 | awk '{ split(\$4, a, \"/\"); print a[1]; exit }'")"
+  address="$(in_guest 60 phone-mdns moment.local 45)" || { echo "$address"; return 1; }
+  [[ "$address" == "$device" ]] || { echo "moment.local is $address, the device is $device"; return 1; }
+  page="$(in_guest 20 phone-curl -s -m 10 --resolve "moment.local:80:$address" http://moment.local/)"
+  grep -qi '<html' <<<"$page" || { echo "http://moment.local/: ${page:0:200}"; return 1; }
+  name="$(in_guest 130 phone-save "$address" "$ADMIN_PASSWORD")" || { echo "$name"; return 1; }
+  out="$(in_guest 180 uploaded "$name" 180)" || { echo "$out"; return 1; }
+  echo "moment.local -> $address over mDNS from the phone; the app answers; SAVE made $name; $out"
 }
 
 # The home access point becomes WPA3-SAE only (management frame protection required): the device
@@ -316,6 +393,26 @@ check_home_gone() {
   out="$(in_guest 150 phone-hears "$AP_SSID" 150)" || { echo "$out; $(in_guest 10 device-ap || true)"; return 1; }
   timing "home gone to the device's AP heard" "$((SECONDS - start)) s (grace period ${JOIN_LIMIT_S} s)"
   echo "the home network stopped; $out"
+}
+
+# Scenario 6: both buttons held 10 s through the button interface (the simulated buttons'
+# gesture path, as a physical hold): the network and the upload target are wiped, the access
+# point is back, the memories stay and recording goes on.
+check_button_reset() {
+  local memories seq_before seq_after out saved start
+  memories="$(in_guest 10 memories)"
+  seq_before="$(probe "moment-recorder status | grep -oE '\"newest_seq\": ?[0-9]+' | grep -oE '[0-9]+\$'")"
+  start=$SECONDS
+  probe moment-recorder press both --hold 11s >/dev/null || { echo "the press was refused"; return 1; }
+  in_guest 10 phone-forget >/dev/null
+  out="$(in_guest 120 phone-hears "$AP_SSID" 120)" || { echo "$out"; return 1; }
+  saved="$(in_guest 10 saved)"
+  [[ "$saved" == none || "$saved" == admin ]] || { echo "left after the reset: $saved"; return 1; }
+  [[ "$(in_guest 10 memories)" -ge "$memories" ]] || { echo "memories lost: $memories before"; return 1; }
+  seq_after="$(probe "moment-recorder status | grep -oE '\"newest_seq\": ?[0-9]+' | grep -oE '[0-9]+\$'")"
+  ((seq_after > seq_before)) || { echo "recording stopped: newest segment $seq_before then $seq_after"; return 1; }
+  timing "button reset to the access point heard" "$((SECONDS - start)) s (11 s hold included)"
+  echo "held 11 s: Wi-Fi and upload target wiped (kept: $saved), $out; $memories memories kept; recording on (segment $seq_before -> $seq_after)"
 }
 
 check_home_back() {
@@ -366,11 +463,16 @@ journey() {
   check portal check_portal
   check home-webdav in_guest 30 home-webdav
   check device-scan check_device_scan
+  check rescan check_rescan
   check no-password check_no_password
+  check wrong-password check_wrong_password
+  check gone-ssid check_gone_ssid
   check wizard-join check_wizard_join || return 1
+  check mdns-upload check_mdns_upload
   check wpa3-home check_wpa3_home || return 1
   check home-gone check_home_gone || return 1
   check home-back check_home_back
+  check button-reset check_button_reset
 }
 
 cleanup() {

@@ -4,8 +4,10 @@
 # (the recorder runs its own hostapd, dnsmasq, wpa_supplicant and udhcpc there, as on the
 # camera), wlan1 becomes the phone (namespace "phone": wpa_supplicant driven with wpa_cli,
 # busybox udhcpc, curl) and wlan2 the home network (namespace "home": hostapd WPA2-PSK or
-# WPA3-SAE only, dnsmasq for DHCP, rclone serving WebDAV). The daemons run as transient systemd
-# units (radio-*) so the test can stop and start them and their logs land in the journal.
+# WPA3-SAE only, dnsmasq for DHCP, rclone serving WebDAV). The phone also runs its own
+# avahi-daemon (wlan1 only, no D-Bus, its own /run/avahi-daemon) so that getent with nss-mdns
+# resolves moment.local over the air as a phone does. The daemons run as transient systemd units
+# (radio-*) so the test can stop and start them and their logs land in the journal.
 # Every wait has a deadline; answers are one line, times in seconds.
 set -euo pipefail
 
@@ -18,6 +20,12 @@ readonly WEBDAV_PASS=radio-test
 readonly PHONE_CTRL=$RUN/phone
 readonly DEVICE_CTRL=/run/moment-recorder/network/wpa_supplicant
 readonly HELPERS=/usr/libexec/moment-test
+readonly STATE=/data/state
+readonly MEMORIES=/data/memories
+readonly RCLONE_CONF=/data/rclone/rclone.conf
+# The phone's mount view for mDNS: its avahi's socket where nss-mdns looks for it, and none of the
+# device's service files (the image links /etc/avahi/services to the recorder's directory).
+readonly PHONE_MDNS=(-p "BindPaths=$RUN/phone-avahi:/run/avahi-daemon" -p TemporaryFileSystem=/run/moment-recorder/avahi)
 
 fail() {
   echo "$*"
@@ -59,6 +67,9 @@ rsn_pairwise=CCMP"
   # WPA3-Personal only: SAE with management frame protection required (no WPA2 fallback).
   printf '%s\nwpa_key_mgmt=SAE\nieee80211w=2\nsae_password=%s\n' "$common" "$HOME_PASS" >"$RUN/home-wpa3.conf"
   printf 'ctrl_interface=%s\nupdate_config=0\nap_scan=1\n' "$PHONE_CTRL" >"$RUN/phone.conf"
+  mkdir -p "$RUN/phone-avahi"
+  printf '[server]\nhost-name=phone\nuse-ipv4=yes\nuse-ipv6=no\nallow-interfaces=wlan1\nenable-dbus=no\n[publish]\ndisable-publishing=yes\n' \
+    >"$RUN/phone-avahi.conf"
 }
 
 # Radios, namespaces, the home network and the phone's supplicant (before the recorder starts).
@@ -88,6 +99,7 @@ cmd_stage() {
   unit home-webdav home rclone serve webdav "$RUN/webdav" --config "$RUN/rclone.conf" \
     --addr "$HOME_ADDR:8080" --user "$WEBDAV_USER" --pass "$WEBDAV_PASS"
   unit phone phone wpa_supplicant -i wlan1 -D nl80211 -c "$RUN/phone.conf"
+  unit phone-avahi phone "${PHONE_MDNS[@]}" avahi-daemon --no-chroot --no-drop-root -f "$RUN/phone-avahi.conf"
   cmd_home_up 30
 }
 
@@ -120,6 +132,22 @@ cmd_phone_hears() {
     fi
   done
   fail "the phone did not hear $ssid within $2 s; it hears: $(phone_cli scan_results | awk -F'\t' 'NR > 1 { printf "%s ", $5 }')"
+}
+
+# phone-mdns NAME TIMEOUT: NAME's IPv4 address as the phone's resolver finds it over mDNS (nss-mdns
+# asking the phone's avahi, which asks on wlan1); prints it.
+cmd_phone_mdns() {
+  local deadline=$((SECONDS + $2)) address=""
+  while ((SECONDS < deadline)); do
+    address="$(systemd-run --quiet --wait --pipe -p NetworkNamespacePath=/run/netns/phone "${PHONE_MDNS[@]}" \
+      getent ahostsv4 "$1" 2>/dev/null | awk 'NR == 1 { print $1 }')" || true
+    if [[ -n "$address" ]]; then
+      echo "$address"
+      return 0
+    fi
+    sleep 1
+  done
+  fail "$1 did not resolve over mDNS from the phone within $2 s"
 }
 
 # phone-join SSID PASSPHRASE TIMEOUT: the phone associates (WPA2-PSK); prints the wait.
@@ -203,6 +231,58 @@ cmd_device_station() {
   fail "the device is not on $ssid after $2 s: $(tr '\n' ' ' <<<"$status") address '$address'"
 }
 
+# saved: what the device keeps of the wizard, one word each: wifi, admin, remote (or none).
+cmd_saved() {
+  local kept=()
+  [[ -e "$STATE/wifi.json" ]] && kept+=(wifi)
+  [[ -e "$STATE/admin.json" ]] && kept+=(admin)
+  grep -qx '\[moment\]' "$RCLONE_CONF" 2>/dev/null && kept+=(remote)
+  echo "${kept[*]:-none}"
+}
+
+# memories: how many memories the device holds.
+cmd_memories() { find "$MEMORIES" -maxdepth 1 -name '*-MEMORY.mp4' | wc -l; }
+
+# phone-save ADDRESS PASSWORD: logs in to the web app at ADDRESS (as moment.local) from the phone
+# and presses SAVE there; prints the new memory's name once the device lists it.
+cmd_phone_save() {
+  local base="http://moment.local" jar="$RUN/phone-cookies" before name deadline=$((SECONDS + 120))
+  local curl=(in_phone curl -sf -m 20 --resolve "moment.local:80:$1" -b "$jar" -c "$jar" -H 'X-Moment: 1')
+  rm -f "$jar"
+  "${curl[@]}" -H 'Content-Type: application/json' --data-binary "{\"password\":\"$2\"}" \
+    -o /dev/null "$base/api/login" || fail "login to $base as the wizard's admin failed"
+  before="$(find "$MEMORIES" -maxdepth 1 -name '*-MEMORY.mp4' -printf '%f\n' | sort)"
+  "${curl[@]}" -X POST -o /dev/null "$base/api/buttons/save" || fail "SAVE from the web app failed"
+  while ((SECONDS < deadline)); do
+    name="$(comm -13 <(echo "$before") <(find "$MEMORIES" -maxdepth 1 -name '*-MEMORY.mp4' -printf '%f\n' | sort) | head -n 1)"
+    if [[ -n "$name" ]] && "${curl[@]}" "$base/api/memories" | grep -qF "\"$name\""; then
+      echo "$name"
+      return 0
+    fi
+    sleep 1
+  done
+  fail "no new memory within 120 s of SAVE"
+}
+
+# uploaded NAME TIMEOUT: NAME arrives on the home WebDAV server, byte for byte the device's.
+cmd_uploaded() {
+  local deadline=$((SECONDS + $2)) start=$EPOCHREALTIME there="" want got
+  want="$(sha256sum "$MEMORIES/$1" | cut -d' ' -f1)"
+  while ((SECONDS < deadline)); do
+    there="$(find "$RUN/webdav" -name "$1" -type f | head -n 1)"
+    if [[ -n "$there" ]]; then
+      got="$(ip netns exec home curl -sf -m 30 -u "$WEBDAV_USER:$WEBDAV_PASS" \
+        "http://$HOME_ADDR:8080/${there#"$RUN/webdav/"}" | sha256sum | cut -d' ' -f1)"
+      if [[ "$got" == "$want" ]]; then
+        echo "${there#"$RUN/webdav/"} on the home WebDAV server, $(stat -c %s "$there") bytes, sha256 ${want:0:16}… equal, after $(since "$start") s"
+        return 0
+      fi
+    fi
+    sleep 1
+  done
+  fail "$1 did not arrive whole on the home WebDAV server within $2 s (found '${there:-nothing}')"
+}
+
 # device-ap: the device's own access point is up (its hostapd's state).
 cmd_device_ap() {
   device_tool hostapd_cli -p /run/moment-recorder/network/hostapd -i wlan0 status 2>/dev/null | grep -qx 'state=ENABLED' ||
@@ -227,6 +307,11 @@ home-up) cmd_home_up "$2" ;;
 home-webdav) cmd_home_webdav ;;
 phone-hears) cmd_phone_hears "$2" "$3" ;;
 phone-join) cmd_phone_join "$2" "$3" "$4" ;;
+phone-mdns) cmd_phone_mdns "$2" "$3" ;;
+phone-save) cmd_phone_save "$2" "$3" ;;
+uploaded) cmd_uploaded "$2" "$3" ;;
+saved) cmd_saved ;;
+memories) cmd_memories ;;
 phone-connected) cmd_phone_connected "$2" ;;
 phone-forget) cmd_phone_forget ;;
 phone-lease) cmd_phone_lease ;;
