@@ -54,7 +54,7 @@ check_units() {
       "$base" "${base%.service}" >"$root/$UNIT_DIR/$base"
     units+=("$root/$UNIT_DIR/$base")
   done
-  for program in $(unit_programs "overlay/$UNIT_DIR"/* "${units[@]}"); do
+  for program in $(unit_programs "overlay/$UNIT_DIR"/* "${units[@]}" overlay/etc/systemd/system/*.d/*.conf); do
     [[ -x "$root$program" ]] && continue
     mkdir -p "$root$(dirname "$program")"
     printf '#!/bin/sh\nexit 0\n' >"$root$program"
