@@ -334,7 +334,7 @@ failed_join() {
   [[ "$saved" == none ]] || { echo "saved after a failed join: $saved"; return 1; }
   [[ "$view" == *'"admin_password_set":false'* ]] || { echo "the admin password was taken: $view"; return 1; }
   timing "$what: submit to the reason on the page" "$((SECONDS - start)) s (goal 20 s; the phone's rejoining included)"
-  echo "on the page after $((SECONDS - start)) s: $(sed -n 's/.*"last_error":"\([^"]*\)".*/\1/p' <<<"$view"); nothing saved"
+  echo "on the page after $((SECONDS - start)) s: $(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["last_error"])' "$view"); nothing saved"
 }
 
 check_wrong_password() { failed_join "wrong password" "not-the-home-password" "$HOME_SSID" 'password'; }
