@@ -18,6 +18,7 @@
 #   gone-ssid    a network nobody hears: the same, well within the join limit
 #   wizard-join  the wizard's submit answers at once; the device leaves its access point and
 #                joins the home network (WPA2), submit to connected measured; the rest saved
+#   clock-ntp    on the home network the device's systemd-timesyncd synchronises with its NTP
 #   mdns-upload  the phone on the home network resolves moment.local over mDNS, logs in, saves
 #                a memory, and the memory arrives on the home WebDAV server byte for byte
 #   wpa3-home    the home access point turns WPA3-SAE only; the device follows
@@ -64,11 +65,12 @@ STARTED=$SECONDS
 trap cleanup EXIT
 
 probe() { guest probe "$WORK/probe.sock" 60 "$@"; }
-# in_guest TIMEOUT ARGS...: tests/radio/radio.sh ARGS in the guest, the probe waiting a bit longer.
+# in_guest TIMEOUT ARGS...: tests/radio/radio.sh ARGS in the guest, the probe waiting longer (the
+# guest's own loops end at TIMEOUT plus one bounded tool call; the serial line adds its delay).
 in_guest() {
   local timeout="$1"
   shift
-  guest probe "$WORK/probe.sock" $((timeout + 15)) "$(printf '%q ' /usr/libexec/moment-test/radio.sh "$@")"
+  guest probe "$WORK/probe.sock" $((timeout + 30)) "$(printf '%q ' /usr/libexec/moment-test/radio.sh "$@")"
 }
 # timing WHAT VALUE: one line of the timing block (a file: checks run in subshells).
 timing() { printf '%-40s %s\n' "$1" "$2" >>"$WORK/timings"; }
@@ -98,6 +100,10 @@ make_rootfs() {
     >"$root/etc/systemd/system/moment-recorder.service.d/radio-test.conf"
   install -D -m 0755 "$HERE/radio.sh" "$root/usr/libexec/moment-test/radio.sh"
   install -D -m 0755 "$HERE/phone-dhcp.sh" "$root/usr/libexec/moment-test/phone-dhcp.sh"
+  # The home network's NTP server: chronyd alone from Debian's package (the package itself
+  # conflicts with systemd-timesyncd, the device's time client as on the image).
+  apt_fetch "$CACHE" chrony "$WORK/chrony" || die "no chrony"
+  install -D -m 0755 "$WORK/chrony/usr/sbin/chronyd" "$root/usr/libexec/moment-test/chronyd"
   install -D -m 0644 "$HERE/moment-test-radios.service" "$root/etc/systemd/system/moment-test-radios.service"
   mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
   ln -sfn ../moment-test-radios.service "$root/etc/systemd/system/multi-user.target.wants/moment-test-radios.service"
@@ -347,10 +353,20 @@ check_wizard_join() {
   [[ "$answer" == *' 202' && "$answer" == *"\"joining\":\"$HOME_SSID\""* ]] || { echo "submit answered: $answer"; return 1; }
   out="$(in_guest 60 device-station "$HOME_SSID" 60)" || { echo "$out"; return 1; }
   timing "submit to station connected" "$((SECONDS - start)) s (host clock; the guest saw: ${out##* after })"
+  date +%s >"$WORK/station-at"
   saved="$(in_guest 10 saved)"
   [[ "$saved" == "wifi admin remote" ]] || { sleep 3; saved="$(in_guest 10 saved)"; }
   [[ "$saved" == "wifi admin remote" ]] || { echo "kept once joined: '$saved'"; return 1; }
   echo "submit answered 202 $answer; $out; saved once joined: $saved"
+}
+
+# The clock syncs when NTP is reachable: systemd-timesyncd (as on the image) resolves its pool
+# names through the home network's DNS and synchronises with its NTP server.
+check_clock_ntp() {
+  local out
+  out="$(in_guest 120 device-ntp 120)" || { echo "$out"; return 1; }
+  timing "station connected to the clock synchronised" "$(($(date +%s) - $(cat "$WORK/station-at"))) s"
+  echo "systemd-timesyncd: $out"
 }
 
 # Scenario 3: the phone moves to the home network, finds the camera as moment.local over mDNS,
@@ -468,6 +484,7 @@ journey() {
   check wrong-password check_wrong_password
   check gone-ssid check_gone_ssid
   check wizard-join check_wizard_join || return 1
+  check clock-ntp check_clock_ntp
   check mdns-upload check_mdns_upload
   check wpa3-home check_wpa3_home || return 1
   check home-gone check_home_gone || return 1

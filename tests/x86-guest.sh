@@ -8,10 +8,10 @@
 
 # What the image's units and scripts run, from Debian (Buildroot builds the same tools), and the
 # Wi-Fi tools the recorder runs itself on the image (hostapd, dnsmasq, wpa_supplicant, udhcpc,
-# iw), which the radio test also uses for its phone and home network; avahi for moment.local as
-# on the image, and nss-mdns for the radio test's phone to resolve it. One list for both tests,
+# iw), which the radio test also uses for its phone and home network; avahi for moment.local and
+# systemd-timesyncd for the clock as on the image, and nss-mdns for the radio test's phone. One list for both tests,
 # so CI makes one base tarball.
-readonly X86_GUEST_PACKAGES=systemd,systemd-sysv,udev,dbus,util-linux,fdisk,e2fsprogs,rauc,rauc-service,libubootenv-tool,kmod,iproute2,iw,hostapd,wpasupplicant,dnsmasq-base,udhcpc,curl,avahi-daemon,libnss-mdns
+readonly X86_GUEST_PACKAGES=systemd,systemd-sysv,udev,dbus,util-linux,fdisk,e2fsprogs,rauc,rauc-service,libubootenv-tool,kmod,iproute2,iw,hostapd,wpasupplicant,dnsmasq-base,udhcpc,curl,avahi-daemon,libnss-mdns,systemd-timesyncd
 
 FAILED=0
 

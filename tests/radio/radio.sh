@@ -4,7 +4,8 @@
 # (the recorder runs its own hostapd, dnsmasq, wpa_supplicant and udhcpc there, as on the
 # camera), wlan1 becomes the phone (namespace "phone": wpa_supplicant driven with wpa_cli,
 # busybox udhcpc, curl) and wlan2 the home network (namespace "home": hostapd WPA2-PSK or
-# WPA3-SAE only, dnsmasq for DHCP, rclone serving WebDAV). The phone also runs its own
+# WPA3-SAE only, dnsmasq for DHCP and DNS, chronyd serving NTP as a home router's upstream would,
+# rclone serving WebDAV). The phone also runs its own
 # avahi-daemon (wlan1 only, no D-Bus, its own /run/avahi-daemon) so that getent with nss-mdns
 # resolves moment.local over the air as a phone does. The daemons run as transient systemd units
 # (radio-*) so the test can stop and start them and their logs land in the journal.
@@ -39,7 +40,8 @@ since() { awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }'; 
 # (PrivateTmp=), and wpa_cli and hostapd_cli get their answers through a socket they make there.
 # Bounded: a supplicant busy with SAE under emulation may hold a request for its 10 s limit.
 device_tool() { timeout 5 nsenter -t "$(systemctl show -p MainPID --value moment-recorder.service)" -m "$@"; }
-phone_cli() { wpa_cli -p "$PHONE_CTRL" -i wlan1 "$@"; }
+# Bounded like device_tool, so every loop keeps its deadline when the emulated CPU is starved.
+phone_cli() { timeout 5 wpa_cli -p "$PHONE_CTRL" -i wlan1 "$@"; }
 in_phone() { ip netns exec phone "$@"; }
 
 # unit NAME NETNS COMMAND...: COMMAND as the transient unit radio-NAME in namespace NETNS.
@@ -67,6 +69,9 @@ rsn_pairwise=CCMP"
   # WPA3-Personal only: SAE with management frame protection required (no WPA2 fallback).
   printf '%s\nwpa_key_mgmt=SAE\nieee80211w=2\nsae_password=%s\n' "$common" "$HOME_PASS" >"$RUN/home-wpa3.conf"
   printf 'ctrl_interface=%s\nupdate_config=0\nap_scan=1\n' "$PHONE_CTRL" >"$RUN/phone.conf"
+  # NTP as the internet gives it, from the home network: a local reference at stratum 3.
+  printf 'local stratum 3\nallow %s/24\nbindaddress %s\ncmdport 0\npidfile %s/chronyd.pid\n' \
+    "${HOME_ADDR%.*}.0" "$HOME_ADDR" "$RUN" >"$RUN/home-chrony.conf"
   mkdir -p "$RUN/phone-avahi"
   printf '[server]\nhost-name=phone\nuse-ipv4=yes\nuse-ipv6=no\nallow-interfaces=wlan1\nenable-dbus=no\n[publish]\ndisable-publishing=yes\n' \
     >"$RUN/phone-avahi.conf"
@@ -92,12 +97,16 @@ cmd_stage() {
   ip -n home addr add "$HOME_ADDR/24" dev wlan2
   write_configs
   cmd_home_ap wpa2
+  # DHCP, and DNS answering every name with the home router (so the device's NTP pool names
+  # reach its NTP server; there is no internet here).
   unit home-dhcp home dnsmasq --keep-in-foreground --log-facility=- --conf-file=/dev/null \
-    --user=root --port=0 --interface=wlan2 --bind-interfaces --listen-address="$HOME_ADDR" \
+    --user=root --no-resolv --address="/#/$HOME_ADDR" --interface=wlan2 --bind-interfaces --listen-address="$HOME_ADDR" \
     --dhcp-range=192.168.50.10,192.168.50.100,255.255.255.0,10m \
     --dhcp-option=option:router,"$HOME_ADDR" --dhcp-leasefile="$RUN/home.leases" --no-ping
   unit home-webdav home rclone serve webdav "$RUN/webdav" --config "$RUN/rclone.conf" \
     --addr "$HOME_ADDR:8080" --user "$WEBDAV_USER" --pass "$WEBDAV_PASS"
+  # chronyd -x: serve time, never set the clock (the namespaces share the kernel's).
+  unit home-ntp home "$HELPERS/chronyd" -d -x -u root -f "$RUN/home-chrony.conf"
   unit phone phone wpa_supplicant -i wlan1 -D nl80211 -c "$RUN/phone.conf"
   unit phone-avahi phone "${PHONE_MDNS[@]}" avahi-daemon --no-chroot --no-drop-root -f "$RUN/phone-avahi.conf"
   cmd_home_up 30
@@ -240,6 +249,21 @@ cmd_saved() {
   echo "${kept[*]:-none}"
 }
 
+# device-ntp TIMEOUT: the device's systemd-timesyncd has synchronised with the home network's NTP
+# server (its journal says so); prints the line.
+cmd_device_ntp() {
+  local deadline=$((SECONDS + $1)) line=""
+  while ((SECONDS < deadline)); do
+    line="$(journalctl -b -o cat -u systemd-timesyncd.service | grep -F "Contacted time server $HOME_ADDR:123" | tail -n 1)" || true
+    if [[ -n "$line" ]]; then
+      echo "$line"
+      return 0
+    fi
+    sleep 1
+  done
+  fail "systemd-timesyncd did not reach $HOME_ADDR within $1 s: $(journalctl -b -o cat -u systemd-timesyncd.service | tail -n 3 | tr '\n' ' ')"
+}
+
 # memories: how many memories the device holds.
 cmd_memories() { find "$MEMORIES" -maxdepth 1 -name '*-MEMORY.mp4' | wc -l; }
 
@@ -311,6 +335,7 @@ phone-mdns) cmd_phone_mdns "$2" "$3" ;;
 phone-save) cmd_phone_save "$2" "$3" ;;
 uploaded) cmd_uploaded "$2" "$3" ;;
 saved) cmd_saved ;;
+device-ntp) cmd_device_ntp "$2" ;;
 memories) cmd_memories ;;
 phone-connected) cmd_phone_connected "$2" ;;
 phone-forget) cmd_phone_forget ;;
