@@ -103,16 +103,21 @@ pub(super) async fn network_reset(shared: &Arc<Shared>) {
         Ok(patch) => patch,
         Err(e) => return shared.board.event("network", e.message),
     };
-    let settings = shared.clone();
-    match tokio::task::spawn_blocking(move || settings.put_settings(patch)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => shared
+    if let Err(e) = save_settings(shared, patch).await {
+        shared
             .board
-            .event("network", format!("reset: {}", e.message)),
-        Err(_) => shared
-            .board
-            .event("network", "reset: the settings could not be saved"),
+            .event("network", format!("reset: {}", e.message));
     }
+}
+
+/// Saves a settings change off the async threads (settings.json is written and synced).
+async fn save_settings(shared: &Arc<Shared>, patch: Patch) -> Result<(), SetupError> {
+    let settings = shared.clone();
+    tokio::task::spawn_blocking(move || settings.put_settings(patch))
+        .await
+        .map_err(|_| SetupError::failed(500, "the settings could not be saved"))?
+        .map_err(|e| SetupError::failed(500, e.message))?;
+    Ok(())
 }
 
 /// The web's setup wizard, backed by the daemon.
@@ -292,11 +297,7 @@ async fn apply_wizard(
                 SetupError::failed(502, format!("the upload target could not be saved: {e}"))
             })?;
     }
-    let settings = shared.clone();
-    tokio::task::spawn_blocking(move || settings.put_settings(patch))
-        .await
-        .map_err(|_| SetupError::failed(500, "the settings could not be saved"))?
-        .map_err(|e| SetupError::failed(500, e.message))?;
+    save_settings(shared, patch).await?;
     if let (Some(hash), saved) = admin {
         save_admin_hash(&shared.config.state.dir, &hash).map_err(|e| {
             tracing::error!(error = %e, "setup: cannot save the admin password");
@@ -370,11 +371,7 @@ pub(super) fn set_target(
             })?;
         let patch = Patch::from_json(&json!({ "upload": { "remote": remote } }))
             .map_err(|e| SetupError::field("upload", e.message))?;
-        let settings = shared.clone();
-        tokio::task::spawn_blocking(move || settings.put_settings(patch))
-            .await
-            .map_err(|_| SetupError::failed(500, "the settings could not be saved"))?
-            .map_err(|e| SetupError::failed(500, e.message))?;
+        save_settings(&shared, patch).await?;
         shared
             .board
             .event("upload", format!("upload target set: {remote}"));
