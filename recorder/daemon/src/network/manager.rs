@@ -178,6 +178,7 @@ pub fn start(
         mac,
         join_due: None,
         candidate: None,
+        save_failed: None,
     };
     let stop_flag = stop.clone();
     let thread = std::thread::Builder::new()
@@ -239,6 +240,8 @@ struct Worker {
     join_due: Option<Instant>,
     /// The network being tried, not saved until it connects.
     candidate: Option<(SavedNetwork, Option<OnJoined>)>,
+    /// A network joined but not written to the card, for the view until the next attempt.
+    save_failed: Option<String>,
 }
 
 impl Worker {
@@ -247,7 +250,11 @@ impl Worker {
         change(&mut view);
         view.mode = self.machine.mode();
         view.setup = self.machine.setup_open();
-        view.last_error = self.machine.last_error().map(str::to_string);
+        view.last_error = self
+            .machine
+            .last_error()
+            .map(str::to_string)
+            .or_else(|| self.save_failed.clone());
         view.station_ssid = self.saved.as_ref().map(|s| s.ssid.clone());
     }
 
@@ -261,9 +268,9 @@ impl Worker {
             // Joined for now, but the next boot will not know it: say so; the wizard's other
             // answers are not applied either, so the owner runs it again.
             tracing::error!(error = %e, "network: cannot save the network");
-            self.update(|v| {
-                v.last_error = Some("joined, but the network could not be saved on the card".into())
-            });
+            self.save_failed =
+                Some("joined, but the network could not be saved on the card".into());
+            self.update(|_| {});
             return;
         }
         tracing::info!(ssid = %network.ssid, "network: joined and saved");
@@ -300,6 +307,7 @@ impl Worker {
             Command::Join { network, on_joined } => {
                 self.candidate = Some((network, on_joined));
                 self.machine.forget_error();
+                self.save_failed = None;
                 if self.machine.mode() == Mode::Ap {
                     self.join_due = Some(Instant::now() + JOIN_GRACE);
                     self.update(|_| {});
@@ -608,6 +616,33 @@ mod tests {
         let view = wait_for(&handle, "AP after the join limit", |v| v.mode == Mode::Ap);
         assert!(view.last_error.unwrap().contains("could not join"));
         assert!(!view.setup, "a known network is not setup mode");
+    }
+
+    #[test]
+    fn a_network_joined_but_not_saved_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = settings(dir.path());
+        // Its parent is a file: the write fails as on a broken card.
+        std::fs::write(dir.path().join("not-a-dir"), b"").unwrap();
+        settings.saved_network = dir.path().join("not-a-dir/wifi.json");
+        let mut wifi = SimulatedWifi::demo();
+        wifi.join_delay = Duration::from_millis(100);
+        let handle = start(settings, Box::new(wifi)).unwrap();
+        wait_for(&handle, "AP mode", |v| v.mode == Mode::Ap);
+        handle
+            .send(Command::Join {
+                network: SavedNetwork {
+                    ssid: "HomeNet".into(),
+                    passphrase: Some("moment-home".into()),
+                    hidden: false,
+                },
+                on_joined: None,
+            })
+            .unwrap();
+        let view = wait_for(&handle, "the reason", |v| {
+            v.mode == Mode::Station && v.last_error.is_some()
+        });
+        assert!(view.last_error.unwrap().contains("could not be saved"));
     }
 
     #[test]
