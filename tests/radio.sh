@@ -301,16 +301,19 @@ check_no_password() {
 # The wizard's rescan, as the page does it: POST /api/setup/scan (the page has said the phone may
 # drop off), then GET /api/setup until the list is newer. The access point goes down for the scan;
 # the phone rejoins it by itself and the wizard goes on where it was.
+# scanned_at: when the wizard's list was scanned (ms), as GET /api/setup says; empty if unanswered.
+scanned_at() { setup_view 2>/dev/null | sed -n 's/.*"scanned_unix_ms":\([0-9]*\).*/\1/p'; }
+
 check_rescan() {
   local before after="" start answer deadline
-  before="$(setup_view | sed -n 's/.*"scanned_unix_ms":\([0-9]*\).*/\1/p')"
+  before="$(scanned_at)"
   [[ -n "$before" ]] || { echo "no scan time in the wizard's view"; return 1; }
   start=$SECONDS
   answer="$(in_guest 20 phone-curl -s -m 10 -w ' %{http_code}' -X POST -H 'X-Moment: 1' "http://$AP_ADDRESS/api/setup/scan")"
   [[ "$answer" == *' 202' ]] || { echo "rescan answered: $answer"; return 1; }
   deadline=$((SECONDS + 90))
   while ((SECONDS < deadline)); do
-    after="$(setup_view 2>/dev/null | sed -n 's/.*"scanned_unix_ms":\([0-9]*\).*/\1/p')" || true
+    after="$(scanned_at)" || true
     [[ -n "$after" && "$after" != "$before" ]] && break
     sleep 1
   done
@@ -324,17 +327,17 @@ check_rescan() {
 # access point back with the reason matching PATTERN; nothing of the form was saved.
 # failed_join WHAT PASSWORD SSID PATTERN
 failed_join() {
-  local what="$1" answer start view="" deadline saved
+  local what="$1" answer start view deadline saved
   start=$SECONDS
   answer="$(submit "$2" "$3")" || { echo "submit: $answer"; return 1; }
   [[ "$answer" == *' 202' ]] || { echo "submit answered: $answer"; return 1; }
   deadline=$((SECONDS + 120))
-  while ((SECONDS < deadline)); do
+  while :; do
     view="$(setup_view 2>/dev/null)" || view=""
     [[ "$view" == *'"mode":"ap"'* && "$view" == *'"last_error":"'* ]] && break
+    ((SECONDS < deadline)) || { echo "the wizard did not come back with a reason within 120 s"; return 1; }
     sleep 1
   done
-  [[ "$view" == *'"mode":"ap"'* && "$view" == *'"last_error":"'* ]] || { echo "the wizard did not come back with a reason within 120 s"; return 1; }
   grep -qiE "$4" <<<"$view" || { echo "the reason does not say '$4': $view"; return 1; }
   saved="$(in_guest 10 saved)"
   [[ "$saved" == none ]] || { echo "saved after a failed join: $saved"; return 1; }
@@ -411,13 +414,16 @@ check_home_gone() {
   echo "the home network stopped; $out"
 }
 
+# newest_seq: the ring's newest durable segment, from the recorder's status.
+newest_seq() { probe "moment-recorder status | grep -oE '\"newest_seq\": ?[0-9]+' | grep -oE '[0-9]+\$'"; }
+
 # Scenario 6: both buttons held 10 s through the button interface (the simulated buttons'
 # gesture path, as a physical hold): the network and the upload target are wiped, the access
 # point is back, the memories stay and recording goes on.
 check_button_reset() {
   local memories seq_before seq_after out saved start
   memories="$(in_guest 10 memories)"
-  seq_before="$(probe "moment-recorder status | grep -oE '\"newest_seq\": ?[0-9]+' | grep -oE '[0-9]+\$'")"
+  seq_before="$(newest_seq)"
   start=$SECONDS
   probe moment-recorder press both --hold 11s >/dev/null || { echo "the press was refused"; return 1; }
   in_guest 10 phone-forget >/dev/null
@@ -425,7 +431,7 @@ check_button_reset() {
   saved="$(in_guest 10 saved)"
   [[ "$saved" == none || "$saved" == admin ]] || { echo "left after the reset: $saved"; return 1; }
   [[ "$(in_guest 10 memories)" -ge "$memories" ]] || { echo "memories lost: $memories before"; return 1; }
-  seq_after="$(probe "moment-recorder status | grep -oE '\"newest_seq\": ?[0-9]+' | grep -oE '[0-9]+\$'")"
+  seq_after="$(newest_seq)"
   ((seq_after > seq_before)) || { echo "recording stopped: newest segment $seq_before then $seq_after"; return 1; }
   timing "button reset to the access point heard" "$((SECONDS - start)) s (11 s hold included)"
   echo "held 11 s: Wi-Fi and upload target wiped (kept: $saved), $out; $memories memories kept; recording on (segment $seq_before -> $seq_after)"

@@ -264,8 +264,11 @@ cmd_device_ntp() {
   fail "systemd-timesyncd did not reach $HOME_ADDR within $1 s: $(journalctl -b -o cat -u systemd-timesyncd.service | tail -n 3 | tr '\n' ' ')"
 }
 
+# The device's memory files, one name a line, sorted.
+memory_names() { find "$MEMORIES" -maxdepth 1 -name '*-MEMORY.mp4' -printf '%f\n' | sort; }
+
 # memories: how many memories the device holds.
-cmd_memories() { find "$MEMORIES" -maxdepth 1 -name '*-MEMORY.mp4' | wc -l; }
+cmd_memories() { memory_names | wc -l; }
 
 # phone-save ADDRESS PASSWORD: logs in to the web app at ADDRESS (as moment.local) from the phone
 # and presses SAVE there; prints the new memory's name once the device lists it.
@@ -275,10 +278,10 @@ cmd_phone_save() {
   rm -f "$jar"
   "${curl[@]}" -H 'Content-Type: application/json' --data-binary "{\"password\":\"$2\"}" \
     -o /dev/null "$base/api/login" || fail "login to $base as the wizard's admin failed"
-  before="$(find "$MEMORIES" -maxdepth 1 -name '*-MEMORY.mp4' -printf '%f\n' | sort)"
+  before="$(memory_names)"
   "${curl[@]}" -X POST -o /dev/null "$base/api/buttons/save" || fail "SAVE from the web app failed"
   while ((SECONDS < deadline)); do
-    name="$(comm -13 <(echo "$before") <(find "$MEMORIES" -maxdepth 1 -name '*-MEMORY.mp4' -printf '%f\n' | sort) | head -n 1)"
+    name="$(comm -13 <(echo "$before") <(memory_names) | head -n 1)"
     if [[ -n "$name" ]] && "${curl[@]}" "$base/api/memories" | grep -qF "\"$name\""; then
       echo "$name"
       return 0
