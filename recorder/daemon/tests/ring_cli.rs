@@ -44,7 +44,7 @@ fn format_creates_a_sparse_ring_and_inspect_describes_it() {
     );
 
     let json = inspect_json(&path);
-    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["format_version"], 2);
     assert_eq!(json["block_device"], false);
     assert_eq!(u64_at(&json, "/geometry/device_len"), 64 * MIB);
     assert_eq!(u64_at(&json, "/stats/segment_count"), 0);
@@ -55,7 +55,7 @@ fn format_creates_a_sparse_ring_and_inspect_describes_it() {
     assert_eq!(ring_id.len(), 32);
 
     let human = cli(&["ring", "inspect", s(&path)]).expect_code(0).text();
-    assert!(human.contains("format version 1 (regular file)"), "{human}");
+    assert!(human.contains("format version 2 (regular file)"), "{human}");
     assert!(human.contains(ring_id), "{human}");
     assert!(human.contains("67108864 bytes (64.0 MiB)"), "{human}");
     assert!(human.contains("the ring is empty"), "{human}");
@@ -238,15 +238,15 @@ fn another_format_version_is_named() {
     for offset in [0, 64 * MIB - BLOCK] {
         let mut frame = read_bytes(&path, offset, BLOCK as usize);
         let len = u32::from_le_bytes(frame[8..12].try_into().unwrap()) as usize;
-        assert_eq!(frame[12], 1, "version byte");
-        frame[12] = 2;
+        assert_eq!(frame[12], 2, "version byte");
+        frame[12] = 3;
         let crc = crc32(&frame[..12 + len]);
         frame[12 + len..16 + len].copy_from_slice(&crc.to_le_bytes());
         write_bytes(&path, offset, &frame);
     }
     let out = cli(&["ring", "inspect", s(&path)]).expect_code(2);
     assert!(
-        out.stderr.contains("ring format version 2"),
+        out.stderr.contains("ring format version 3"),
         "{}",
         out.stderr
     );

@@ -5,7 +5,9 @@
 use crate::codec;
 use crate::device::{AlignedBuf, Device, BLOCK};
 use crate::error::{Error, Result};
-use crate::layout::{FormatOptions, Geometry, FORMAT_VERSION, SUPERBLOCK_MAGIC};
+use crate::layout::{
+    FormatOptions, Geometry, FORMAT_VERSION, OLDEST_READABLE_VERSION, SUPERBLOCK_MAGIC,
+};
 use crate::records::{TailRecord, TAIL_MAGIC};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -56,6 +58,7 @@ pub fn format<D: Device>(dev: &D, options: &FormatOptions) -> Result<Geometry> {
         ring_tag: geometry.ring_tag(),
         generation: 1,
         oldest_seq: 1,
+        epoch: 0,
     };
     codec::encode(TAIL_MAGIC, &tail, zeros.blocks_mut(BLOCK as usize));
     dev.write_at(geometry.tail_block(1), zeros.blocks(BLOCK as usize))
@@ -91,7 +94,22 @@ fn write_zeros<D: Device>(
 /// Which superblock copies were readable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SuperblockHealth {
+    /// The copy decoded and validated.
     pub good: [bool; 2],
+    /// The copy is good and of this build's version (a good older one is to be migrated).
+    pub current: [bool; 2],
+}
+
+impl SuperblockHealth {
+    /// Copies the next writable open rewrites: damaged ones and older versions.
+    pub fn copies_to_rewrite(&self) -> [bool; 2] {
+        [!self.current[0], !self.current[1]]
+    }
+
+    /// A good copy is of an older version: the ring is being migrated.
+    pub fn migrating(&self) -> bool {
+        (0..2).any(|i| self.good[i] && !self.current[i])
+    }
 }
 
 /// Finds the ring's geometry: the first copy that decodes and validates, checked against the
@@ -115,10 +133,20 @@ pub(crate) fn read_superblock<D: Device>(dev: &D) -> Result<(Geometry, Superbloc
     // `format --size`; without the first copy, the device's end is the only guess.
     let second_at = first.as_ref().map_or(len, |g| g.device_len) - BLOCK;
     let second = read_copy(dev, second_at, &mut version_seen)?;
+    // A copy of an older readable version is migrated (rewritten by the next writable open, like
+    // a damaged copy); a cut between the two rewrites leaves copies that differ in version only.
+    let current = |g: &Option<Geometry>| g.as_ref().is_some_and(|g| g.version == FORMAT_VERSION);
     let health = SuperblockHealth {
         good: [first.is_some(), second.is_some()],
+        current: [current(&first), current(&second)],
     };
-    let geometry = match (first, second) {
+    let normalised = |g: Option<Geometry>| {
+        g.map(|mut g| {
+            g.version = FORMAT_VERSION;
+            g
+        })
+    };
+    let geometry = match (normalised(first), normalised(second)) {
         // Both copies are written together at format: valid but different means damage that
         // kept a valid CRC. Trust neither silently.
         (Some(a), Some(b)) if a != b => return Err(Error::NotARing { device: name }),
@@ -157,7 +185,7 @@ fn read_copy<D: Device>(
 
 fn decode_superblock(buf: &[u8], version_seen: &mut Option<u32>) -> Option<Geometry> {
     let geometry: Geometry = codec::decode(SUPERBLOCK_MAGIC, buf).ok()?;
-    if geometry.version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&geometry.version) {
         *version_seen = Some(geometry.version);
         return None;
     }

@@ -5,8 +5,10 @@ use crate::device::BLOCK;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// The on-disk format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format version this build writes (docs/ring-format.md, "Version log").
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads; a writable open migrates it to `FORMAT_VERSION`.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 pub(crate) const SUPERBLOCK_MAGIC: &[u8; 8] = b"MOMRINGS";
 /// Bytes of one index slot; 32 fit a block, each in its own sectors.
 pub const SLOT_SIZE: u64 = 128;

@@ -25,9 +25,11 @@ pub use device::{
 };
 pub use error::{Error, Result};
 pub use format::{detect_existing, format};
-pub use layout::{FormatOptions, Geometry, FORMAT_VERSION, MIN_DEVICE_BYTES, SLOT_SIZE};
+pub use layout::{
+    FormatOptions, Geometry, FORMAT_VERSION, MIN_DEVICE_BYTES, OLDEST_READABLE_VERSION, SLOT_SIZE,
+};
 pub use reader::{Pin, RingReader};
-pub use records::{flags, SegmentInfo, SegmentMeta};
+pub use records::{flags, KeyframePos, SegmentInfo, SegmentMeta, MAX_KEYFRAMES};
 pub use recovery::RecoveryReport;
 pub use ring::{OpenOptions, Ring, Stats};
 pub use scan::{fsck, FsckReport};

@@ -5,10 +5,9 @@
 //! only durable segments (`Ring::durable_seq`): a segment still in flight could vanish in a power
 //! cut after someone had exported or shown it.
 
-use crate::codec;
 use crate::device::{AlignedBuf, Device, BLOCK};
 use crate::error::{Error, Result};
-use crate::records::{SegmentInfo, SegmentRecord, HEADER_MAGIC};
+use crate::records::{decode_header, HeaderRecord, KeyframePos, SegmentInfo};
 use crate::ring::{stats, Stats};
 use crate::state::{PinSlot, Shared};
 use std::sync::Arc;
@@ -126,32 +125,27 @@ impl<D: Device> Pin<D> {
         self.to
     }
 
+    /// Where the keyframes of segment `seq` (within the pin) start, as its writer recorded them
+    /// (`Ring::append_with_keyframes`); empty when none were given.
+    pub fn keyframes(&self, seq: u64) -> Result<Vec<KeyframePos>> {
+        let info = self.pinned(seq)?;
+        let header = self.header(seq, &info)?;
+        // As in `read`: a revoked pin means the block may have been overwritten meanwhile.
+        self.lookup(seq)?;
+        Ok(header.keyframes)
+    }
+
     /// Reads segment `seq` (within the pin) into `buf`, verified against the index record and
     /// its CRC. `buf` is resized to the payload length.
     pub fn read(&self, seq: u64, buf: &mut AlignedBuf) -> Result<SegmentInfo> {
-        if seq < self.from || seq > self.to {
-            return Err(Error::NotPinned {
-                seq,
-                from: self.from,
-                to: self.to,
-            });
-        }
-        let info = self.lookup(seq)?;
+        let info = self.pinned(seq)?;
+        self.header(seq, &info)?;
         let name = || self.shared.dev.name();
         let corrupt = |what| Error::Corrupt {
             device: name(),
             seq,
             what,
         };
-        let mut header = AlignedBuf::new(BLOCK as usize);
-        self.shared
-            .read_data(info.pos, header.blocks_mut(BLOCK as usize))
-            .map_err(|e| Error::io(name(), "reading a segment header", e))?;
-        let record: SegmentRecord =
-            codec::decode(HEADER_MAGIC, &header).map_err(|_| corrupt("unreadable header"))?;
-        if record.ring_tag != self.shared.geometry.ring_tag() || record.info != info {
-            return Err(corrupt("header does not match the index"));
-        }
         let len = info.payload_len as usize;
         buf.set_len(len);
         let pos = (info.pos + BLOCK) % self.shared.geometry.data_len;
@@ -165,6 +159,37 @@ impl<D: Device> Pin<D> {
             return Err(corrupt("payload checksum mismatch"));
         }
         Ok(info)
+    }
+
+    /// The index record of `seq` if this pin holds it.
+    fn pinned(&self, seq: u64) -> Result<SegmentInfo> {
+        if seq < self.from || seq > self.to {
+            return Err(Error::NotPinned {
+                seq,
+                from: self.from,
+                to: self.to,
+            });
+        }
+        self.lookup(seq)
+    }
+
+    /// The header block of `seq`, checked against its index record `info`.
+    fn header(&self, seq: u64, info: &SegmentInfo) -> Result<HeaderRecord> {
+        let name = || self.shared.dev.name();
+        let corrupt = |what| Error::Corrupt {
+            device: name(),
+            seq,
+            what,
+        };
+        let mut block = AlignedBuf::new(BLOCK as usize);
+        self.shared
+            .read_data(info.pos, block.blocks_mut(BLOCK as usize))
+            .map_err(|e| Error::io(name(), "reading a segment header", e))?;
+        let record = decode_header(&block).ok_or_else(|| corrupt("unreadable header"))?;
+        if record.ring_tag != self.shared.geometry.ring_tag() || record.info != *info {
+            return Err(corrupt("header does not match the index"));
+        }
+        Ok(record)
     }
 
     fn lookup(&self, seq: u64) -> Result<SegmentInfo> {

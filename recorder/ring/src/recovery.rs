@@ -8,9 +8,10 @@ use crate::codec;
 use crate::device::{AlignedBuf, Device, BLOCK};
 use crate::error::{Error, Result};
 use crate::format::SuperblockHealth;
-use crate::layout::{Geometry, SLOT_SIZE, SUPERBLOCK_MAGIC};
+use crate::layout::{Geometry, FORMAT_VERSION, SLOT_SIZE, SUPERBLOCK_MAGIC};
 use crate::records::{
-    SegmentInfo, SegmentRecord, TailRecord, HEADER_MAGIC, SLOT_MAGIC, TAIL_MAGIC,
+    decode_header, decode_slot, decode_tail, HeaderRecord, SegmentInfo, SegmentRecord, TailRecord,
+    MAX_EPOCH,
 };
 use crate::scan;
 use crate::state::State;
@@ -21,12 +22,20 @@ use std::time::Duration;
 const INDEX_READ_CHUNK: u64 = 1 << 20;
 /// Payload bytes checked per device request while rolling forward.
 const VERIFY_CHUNK: u64 = 4 << 20;
+/// How far the epoch jumps when both tail blocks are lost and the newest epoch the medium may
+/// hold is unknown: an open that crashed before any of its segments became durable leaves its
+/// epoch only in the tail, so the epochs seen in the index may be behind by the number of such
+/// opens in a row. A million boots without one durable segment is beyond any real device.
+const EPOCH_SKIP_AFTER_TAIL_LOSS: u64 = 1 << 20;
 
 /// What recovery found and what it repaired (or, read-only, would repair).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RecoveryReport {
     /// Superblock copies that failed their checks (rewritten from the good copy).
     pub superblocks_damaged: u32,
+    /// The ring was of an older format version (docs/ring-format.md "Version log"); a writable
+    /// open rewrote its superblocks as this version, its old records stay readable.
+    pub migrated: bool,
     /// Neither tail block was valid.
     pub tail_lost: bool,
     /// Live segments found through the index.
@@ -75,12 +84,30 @@ pub(crate) fn recover<D: Device>(
         move |e| Error::io(device, op, e)
     };
     let tail = read_tail(dev, geometry).map_err(io("reading the tail pointer"))?;
-    let slots = read_slots(dev, geometry).map_err(io("reading the index"))?;
+    let mut slots = read_slots(dev, geometry).map_err(io("reading the index"))?;
     let mut report = RecoveryReport {
         superblocks_damaged: health.good.iter().filter(|g| !**g).count() as u32,
+        migrated: health.migrating(),
         tail_lost: tail.is_none(),
         ..RecoveryReport::default()
     };
+    // Every writable open syncs its epoch into the tail before any segment carries it, so no
+    // record on the medium has a newer epoch than the tail's; without a tail, any is possible.
+    let epochs = match &tail {
+        Some(t) => Epochs {
+            newest_on_disk: t.epoch,
+            next: t.epoch + 1,
+        },
+        None => Epochs {
+            newest_on_disk: MAX_EPOCH,
+            next: 0,
+        },
+    };
+    for slot in slots.iter_mut() {
+        *slot = slot
+            .take()
+            .filter(|info| info.epoch <= epochs.newest_on_disk);
+    }
     let newest = slots.iter().flatten().map(|r| r.seq).max();
     let generation = tail.as_ref().map_or(0, |t| t.generation);
     let mut state = match (&tail, newest) {
@@ -93,7 +120,8 @@ pub(crate) fn recover<D: Device>(
             // The index is gone but the ring has held data: only the data area can tell.
             report.rebuilt_by_scan = true;
             let lower = tail.as_ref().map_or(1, |t| t.oldest_seq);
-            let state = scan::rebuild(dev, geometry, lower, generation)?;
+            let mut state = scan::rebuild(dev, geometry, lower, generation, epochs.newest_on_disk)?;
+            state.epoch = epochs.next_after(&state);
             let dirty_blocks = (0..geometry.slot_count * SLOT_SIZE / BLOCK).collect();
             report.from_index = state.entries.len() as u64;
             return Ok(Recovered {
@@ -110,7 +138,9 @@ pub(crate) fn recover<D: Device>(
         report.lost = state.oldest_seq().saturating_sub(t.oldest_seq.max(1));
     }
     let evicted_before = state.oldest_seq();
-    let rolled = roll_forward(dev, geometry, &mut state).map_err(io("rolling forward"))?;
+    let rolled = roll_forward(dev, geometry, &mut state, epochs.newest_on_disk)
+        .map_err(io("rolling forward"))?;
+    state.epoch = epochs.next_after(&state);
     report.rolled_forward = rolled.len() as u64;
     let per_block = BLOCK / SLOT_SIZE;
     let mut dirty_blocks: Vec<u64> = rolled
@@ -140,10 +170,12 @@ pub(crate) fn apply_repairs<D: Device>(
         move |e| Error::io(device, op, e)
     };
     let mut block = AlignedBuf::new(BLOCK as usize);
-    if recovered.health.good.contains(&false) {
+    let rewrite = recovered.health.copies_to_rewrite();
+    if rewrite.contains(&true) {
+        assert_eq!(geometry.version, FORMAT_VERSION, "superblock version");
         codec::encode(SUPERBLOCK_MAGIC, geometry, block.blocks_mut(BLOCK as usize));
         for (copy, offset) in geometry.superblock_offsets().into_iter().enumerate() {
-            if !recovered.health.good[copy] {
+            if rewrite[copy] {
                 dev.write_at(offset, block.blocks(BLOCK as usize))
                     .map_err(io("repairing a superblock"))?;
             }
@@ -152,11 +184,23 @@ pub(crate) fn apply_repairs<D: Device>(
         recovered.report.repaired = true;
     }
     let state = &mut recovered.state;
+    // Written by every writable open, repair or not: it carries the open's epoch, which must be
+    // durable before any segment does (docs/ring-format.md "Epochs").
+    let generation = state.tail_generation.wrapping_add(1);
+    write_tail_record(
+        dev,
+        geometry,
+        &mut block,
+        &TailRecord {
+            ring_tag: geometry.ring_tag(),
+            generation,
+            oldest_seq: state.oldest_seq(),
+            epoch: state.epoch,
+        },
+    )
+    .map_err(io("writing the tail pointer"))?;
+    state.tail_generation = generation;
     if recovered.write_tail {
-        let generation = state.tail_generation.wrapping_add(1);
-        write_tail_record(dev, geometry, &mut block, state.oldest_seq(), generation)
-            .map_err(io("repairing the tail pointer"))?;
-        state.tail_generation = generation;
         recovered.report.repaired = true;
     }
     for &index in &recovered.dirty_blocks {
@@ -186,7 +230,7 @@ fn read_tail<D: Device>(dev: &D, geometry: &Geometry) -> std::io::Result<Option<
     let mut best: Option<TailRecord> = None;
     for n in 0..2 {
         dev.read_at(geometry.tail_block(n), block.blocks_mut(BLOCK as usize))?;
-        let Ok(tail) = codec::decode::<TailRecord>(TAIL_MAGIC, &block) else {
+        let Some(tail) = decode_tail(&block) else {
             continue;
         };
         // `oldest_seq` is bounded like segment seqs (`plausible`): the writer counts on from it,
@@ -194,6 +238,7 @@ fn read_tail<D: Device>(dev: &D, geometry: &Geometry) -> std::io::Result<Option<
         if tail.ring_tag == geometry.ring_tag()
             && tail.oldest_seq >= 1
             && tail.oldest_seq < u64::MAX / 2
+            && tail.epoch < MAX_EPOCH
             && best.as_ref().is_none_or(|b| tail.newer_than(b))
         {
             best = Some(tail);
@@ -216,7 +261,7 @@ fn read_slots<D: Device>(
         dev.read_at(geometry.index_off + offset, buf.blocks_mut(n))?;
         for area in buf.blocks(n)[..n].chunks(SLOT_SIZE as usize) {
             let slot = slots.len() as u64;
-            let record = codec::decode::<SegmentRecord>(SLOT_MAGIC, area).ok();
+            let record = decode_slot(area);
             slots.push(
                 record
                     .filter(|r| plausible(geometry, r) && r.info.seq % geometry.slot_count == slot)
@@ -234,6 +279,7 @@ pub(crate) fn plausible(geometry: &Geometry, record: &SegmentRecord) -> bool {
     record.ring_tag == geometry.ring_tag()
         && info.seq >= 1
         && info.seq < u64::MAX / 2
+        && info.epoch <= MAX_EPOCH
         && info.pos % BLOCK == 0
         && info.pos < geometry.data_len
         && info.payload_len >= 1
@@ -258,10 +304,11 @@ fn chain(
         let Some(info) = &slots[(seq % geometry.slot_count) as usize] else {
             break;
         };
+        // Epochs never decrease from one segment to the next (docs/ring-format.md "Epochs").
         let adjacent = state
             .entries
             .front()
-            .is_none_or(|next| head_of(info) == next.pos);
+            .is_none_or(|next| head_of(info) == next.pos && info.epoch <= next.epoch);
         if info.seq != seq || !adjacent || state.used + info.extent() > geometry.data_len {
             break;
         }
@@ -278,13 +325,20 @@ fn roll_forward<D: Device>(
     dev: &D,
     geometry: &Geometry,
     state: &mut State,
+    newest_epoch: u64,
 ) -> std::io::Result<Vec<u64>> {
     let mut found = Vec::new();
     let mut header = AlignedBuf::new(BLOCK as usize);
     let mut payload = AlignedBuf::new(VERIFY_CHUNK.min(geometry.max_segment_bytes) as usize);
     for _ in 0..geometry.slot_count {
         let info = match read_header(dev, geometry, state.head, &mut header)? {
-            Some(info) if info.seq == state.next_seq => info,
+            Some(h)
+                if h.info.seq == state.next_seq
+                    && h.info.epoch <= newest_epoch
+                    && state.entries.back().is_none_or(|last| follows(last, &h)) =>
+            {
+                h.info
+            }
             _ => break,
         };
         if !payload_ok(dev, geometry, &info, &mut payload)? {
@@ -311,12 +365,42 @@ pub(crate) fn read_header<D: Device>(
     geometry: &Geometry,
     pos: u64,
     buf: &mut AlignedBuf,
-) -> std::io::Result<Option<SegmentInfo>> {
+) -> std::io::Result<Option<HeaderRecord>> {
     dev.read_at(geometry.data_off + pos, buf.blocks_mut(BLOCK as usize))?;
-    let record = codec::decode::<SegmentRecord>(HEADER_MAGIC, buf.blocks(BLOCK as usize)).ok();
-    Ok(record
-        .filter(|r| plausible(geometry, r) && r.info.pos == pos)
-        .map(|r| r.info))
+    Ok(decode_header(buf.blocks(BLOCK as usize)).filter(|h| header_plausible(geometry, h, pos)))
+}
+
+/// A header block that could be ours at `pos`.
+pub(crate) fn header_plausible(geometry: &Geometry, header: &HeaderRecord, pos: u64) -> bool {
+    let record = SegmentRecord {
+        ring_tag: header.ring_tag,
+        info: header.info.clone(),
+    };
+    plausible(geometry, &record) && header.info.pos == pos
+}
+
+/// Whether the segment of header `next` was written right after `prev`: the next sequence
+/// number, and written by an open whose previous segment had `prev`'s epoch. A header some
+/// other open left behind fails this even where its position and number happen to fit.
+pub(crate) fn follows(prev: &SegmentInfo, next: &HeaderRecord) -> bool {
+    prev.seq + 1 == next.info.seq && next.prev_epoch == prev.epoch
+}
+
+/// The newest epoch a record on the medium may carry, and the one the next writable open uses.
+struct Epochs {
+    newest_on_disk: u64,
+    /// 0 when the tail was lost: derived from what recovery found (`next_after`).
+    next: u64,
+}
+
+impl Epochs {
+    fn next_after(&self, state: &State) -> u64 {
+        if self.next != 0 {
+            return self.next;
+        }
+        let seen = state.entries.iter().map(|e| e.epoch).max().unwrap_or(0);
+        (seen + EPOCH_SKIP_AFTER_TAIL_LOSS + 1).min(MAX_EPOCH)
+    }
 }
 
 /// Reads the payload of `info` in chunks and checks its CRC.

@@ -37,6 +37,8 @@ pub(crate) struct State {
     pub pins: Vec<PinSlot>,
     pub next_pin_id: u64,
     pub tail_generation: u64,
+    /// The open epoch new segments carry (docs/ring-format.md "Epochs"); set by recovery.
+    pub epoch: u64,
 }
 
 impl State {
@@ -49,6 +51,7 @@ impl State {
             pins: Vec::new(),
             next_pin_id: 1,
             tail_generation,
+            epoch: 0,
         }
     }
 
@@ -109,8 +112,10 @@ impl State {
                 self.head,
                 "head out of step"
             );
+            assert!(last.epoch <= self.epoch, "a segment from a future epoch");
             if let Some(before) = newest.next() {
                 assert_eq!(before.seq + 1, last.seq, "sequence numbers not contiguous");
+                assert!(before.epoch <= last.epoch, "epochs decrease");
                 let end = (before.pos + before.extent()) % geometry.data_len;
                 assert_eq!(end, last.pos, "segments not adjacent");
             }
@@ -137,8 +142,10 @@ impl State {
         let mut used = 0;
         for (i, e) in self.entries.iter().enumerate() {
             used += e.extent();
+            assert!(e.epoch <= self.epoch, "a segment from a future epoch");
             if let Some(next) = self.entries.get(i + 1) {
                 assert_eq!(e.seq + 1, next.seq, "sequence numbers not contiguous");
+                assert!(e.epoch <= next.epoch, "epochs decrease");
                 assert_eq!(
                     (e.pos + e.extent()) % geometry.data_len,
                     next.pos,

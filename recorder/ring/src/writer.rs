@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::layout::{Geometry, SLOT_SIZE};
 use crate::pipeline::{Job, Pipeline};
 use crate::records::{
-    extent_for, SegmentInfo, SegmentMeta, SegmentRecord, TailRecord, HEADER_MAGIC, SLOT_MAGIC,
-    TAIL_MAGIC,
+    extent_for, keyframes_valid, HeaderRecord, KeyframePos, SegmentInfo, SegmentMeta,
+    SegmentRecord, TailRecord, HEADER_MAGIC, MAX_KEYFRAMES, SLOT_MAGIC, TAIL_MAGIC,
 };
 use crate::ring::{Ring, WRITE_CHUNK};
 use crate::state::State;
@@ -40,11 +40,28 @@ impl<D: Device> Ring<D> {
     /// this append or a later one returns the error, every one after that `FailedClosed`, until
     /// the ring is reopened.
     pub fn append(&mut self, meta: &SegmentMeta, payload: &[u8]) -> Result<SegmentInfo> {
+        self.append_with_keyframes(meta, payload, &[])
+    }
+
+    /// `append`, keeping where the payload's keyframes start in the segment's header block
+    /// (at most `MAX_KEYFRAMES`, byte offsets increasing and inside the payload), so readers can
+    /// cut at a keyframe without parsing the segment (`RingReader::keyframes`).
+    pub fn append_with_keyframes(
+        &mut self,
+        meta: &SegmentMeta,
+        payload: &[u8],
+        keyframes: &[KeyframePos],
+    ) -> Result<SegmentInfo> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
         self.shared.progress.check()?;
         let len = self.check_payload(payload)?;
+        if !keyframes_valid(keyframes, payload.len() as u32) {
+            return Err(Error::InvalidSegment(format!(
+                "keyframe positions must be at most {MAX_KEYFRAMES}, increasing and inside the payload"
+            )));
+        }
         if self.pipeline.is_none() {
             let chunk = WRITE_CHUNK.min(self.shared.geometry.max_segment_bytes) as usize;
             self.pipeline = Some(Pipeline::start(&self.shared, chunk)?);
@@ -52,8 +69,8 @@ impl<D: Device> Ring<D> {
         if let Some(oldest) = self.make_room(extent_for(len)) {
             self.queue_tail(oldest)?;
         }
-        let info = self.admit(meta, payload);
-        self.queue_segment(&info, payload)?;
+        let (info, prev_epoch) = self.admit(meta, payload);
+        self.queue_segment(&info, prev_epoch, keyframes, payload)?;
         if info.seq - 1 > self.slot_queued {
             self.queue_slot(info.seq - 1)?;
         }
@@ -62,11 +79,19 @@ impl<D: Device> Ring<D> {
     }
 
     /// Streams header block, payload and zero padding through the bounce buffers.
-    fn queue_segment(&mut self, info: &SegmentInfo, payload: &[u8]) -> Result<()> {
+    fn queue_segment(
+        &mut self,
+        info: &SegmentInfo,
+        prev_epoch: u64,
+        keyframes: &[KeyframePos],
+        payload: &[u8],
+    ) -> Result<()> {
         let geometry = &self.shared.geometry;
-        let record = SegmentRecord {
+        let record = HeaderRecord {
             ring_tag: geometry.ring_tag(),
             info: info.clone(),
+            prev_epoch,
+            keyframes: keyframes.to_vec(),
         };
         codec::encode(HEADER_MAGIC, &record, self.block.blocks_mut(BLOCK as usize));
         let extent = info.extent();
@@ -110,13 +135,16 @@ impl<D: Device> Ring<D> {
     }
 
     /// Places the segment at the head and enters it in the index (readers see it only once it
-    /// is durable); the CRC is computed first, outside the lock.
-    fn admit(&self, meta: &SegmentMeta, payload: &[u8]) -> SegmentInfo {
+    /// is durable); the CRC is computed first, outside the lock. Returns it with the epoch of
+    /// the segment before it, which its header names.
+    fn admit(&self, meta: &SegmentMeta, payload: &[u8]) -> (SegmentInfo, u64) {
         let payload_crc = crc32fast::hash(payload);
         let geometry = &self.shared.geometry;
         let mut state = self.shared.lock();
+        let prev_epoch = state.entries.back().map_or(state.epoch, |e| e.epoch);
         let info = SegmentInfo {
             seq: state.next_seq,
+            epoch: state.epoch,
             pos: state.head,
             payload_len: payload.len() as u32,
             payload_crc,
@@ -127,7 +155,7 @@ impl<D: Device> Ring<D> {
         state.next_seq += 1;
         state.entries.push_back(info.clone());
         state.check_newest(geometry);
-        info
+        (info, prev_epoch)
     }
 
     /// Drops the oldest segments from the in-memory index until `extent` bytes and one slot are
@@ -185,15 +213,20 @@ impl<D: Device> Ring<D> {
     /// Queues the tail pointer past the dropped segments and a flush that must finish before
     /// the I/O thread writes anything after it (the evicted space).
     fn queue_tail(&mut self, oldest_seq: u64) -> Result<()> {
-        let (generation, newest) = {
+        let (generation, newest, epoch) = {
             let state = self.shared.lock();
-            (state.tail_generation.wrapping_add(1), state.next_seq - 1)
+            (
+                state.tail_generation.wrapping_add(1),
+                state.next_seq - 1,
+                state.epoch,
+            )
         };
         let geometry = &self.shared.geometry;
         let tail = TailRecord {
             ring_tag: geometry.ring_tag(),
             generation,
             oldest_seq,
+            epoch,
         };
         let mut buf = AlignedBuf::new(BLOCK as usize);
         codec::encode(TAIL_MAGIC, &tail, buf.blocks_mut(BLOCK as usize));
@@ -294,22 +327,16 @@ pub(crate) fn encode_slot_block(
     }
 }
 
-/// Writes tail record `generation` into its alternating block and syncs.
+/// Writes `tail` into the block its generation alternates to, and syncs.
 pub(crate) fn write_tail_record<D: Device>(
     dev: &D,
     geometry: &Geometry,
     block: &mut AlignedBuf,
-    oldest_seq: u64,
-    generation: u64,
+    tail: &TailRecord,
 ) -> std::io::Result<()> {
-    let tail = TailRecord {
-        ring_tag: geometry.ring_tag(),
-        generation,
-        oldest_seq,
-    };
-    codec::encode(TAIL_MAGIC, &tail, block.blocks_mut(BLOCK as usize));
+    codec::encode(TAIL_MAGIC, tail, block.blocks_mut(BLOCK as usize));
     dev.write_at(
-        geometry.tail_block(generation % 2),
+        geometry.tail_block(tail.generation % 2),
         block.blocks(BLOCK as usize),
     )?;
     dev.sync()

@@ -8,10 +8,12 @@
 #[macro_use]
 mod common;
 
+use common::frame;
+
 use moment_ring::device::SplitMix64;
 use moment_ring::{
-    format, fsck, FaultDevice, FaultPlan, FormatOptions, Geometry, MemDevice, OpenOptions, Ring,
-    SegmentInfo, SegmentMeta, BLOCK, SLOT_SIZE,
+    format, fsck, FaultDevice, FaultPlan, FormatOptions, Geometry, KeyframePos, MemDevice,
+    OpenOptions, Ring, SegmentInfo, SegmentMeta, BLOCK, SLOT_SIZE,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
@@ -21,15 +23,24 @@ const MIB: u64 = 1 << 20;
 
 // Frame magics from docs/ring-format.md; the fuzzer plants records the engine will accept.
 const SUPERBLOCK_MAGIC: &[u8; 8] = b"MOMRINGS";
-const TAIL_MAGIC: &[u8; 8] = b"MOMTAIL1";
-const SLOT_MAGIC: &[u8; 8] = b"MOMINDEX";
-const HEADER_MAGIC: &[u8; 8] = b"MOMSEGMT";
+const TAIL_MAGIC: &[u8; 8] = b"MOMTAIL2";
+const SLOT_MAGIC: &[u8; 8] = b"MOMINDX2";
+const HEADER_MAGIC: &[u8; 8] = b"MOMSEGM2";
 
-/// The on-disk segment record (index slot and segment header), field for field.
+/// The on-disk index slot record, field for field.
 #[derive(Serialize)]
 struct SegmentRecord {
     ring_tag: u64,
     info: SegmentInfo,
+}
+
+/// The on-disk segment header record, field for field.
+#[derive(Serialize)]
+struct HeaderRecord {
+    ring_tag: u64,
+    info: SegmentInfo,
+    prev_epoch: u64,
+    keyframes: Vec<KeyframePos>,
 }
 
 /// The on-disk tail pointer, field for field.
@@ -38,6 +49,7 @@ struct TailRecord {
     ring_tag: u64,
     generation: u64,
     oldest_seq: u64,
+    epoch: u64,
 }
 
 /// Fixed cases and seed so CI sees the same inputs every run; PROPTEST_RNG_SEED and
@@ -58,20 +70,6 @@ fn config(cases: u32) -> Config {
         failure_persistence: None,
         ..defaults
     }
-}
-
-/// Writes `value` as a frame (magic, body length, postcard body, CRC32) at the start of `area`.
-fn frame<T: Serialize>(magic: &[u8; 8], value: &T, area: &mut [u8]) {
-    area.fill(0);
-    let capacity = area.len() - 16;
-    let Ok(body) = postcard::to_slice(value, &mut area[12..12 + capacity]) else {
-        return; // too large for the area: leave it zeroed
-    };
-    let len = body.len();
-    area[..8].copy_from_slice(magic);
-    area[8..12].copy_from_slice(&(len as u32).to_le_bytes());
-    let crc = crc32fast::hash(&area[..12 + len]);
-    area[12 + len..16 + len].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// A number chosen by kind, resolved against a scale from the ring so it lands near the edges.
@@ -250,6 +248,8 @@ fn apply(image: &mut [u8], g: &Geometry, newest: u64, damage: &Damage) {
                 ring_tag: tag,
                 generation: generation.resolve(newest),
                 oldest_seq: oldest.resolve(newest),
+                // Hostile epochs too: from 0 to the top of u64.
+                epoch: generation.resolve(newest) / 2,
             };
             let at = (g.tail_off + u64::from(*block) * BLOCK) as usize;
             frame(TAIL_MAGIC, &tail, &mut image[at..at + BLOCK as usize]);
@@ -263,7 +263,18 @@ fn apply(image: &mut [u8], g: &Geometry, newest: u64, damage: &Damage) {
             let block = at.resolve(g.data_len) % g.data_len / BLOCK * BLOCK;
             let at = (g.data_off + block) as usize;
             let record = record(tag, info, g, newest);
-            frame(HEADER_MAGIC, &record, &mut image[at..at + BLOCK as usize]);
+            let header = HeaderRecord {
+                prev_epoch: record.info.epoch.saturating_sub(u64::from(info.crc % 2)),
+                keyframes: (0..info.crc % 4)
+                    .map(|i| KeyframePos {
+                        pts_offset: i,
+                        byte_offset: i * 188,
+                    })
+                    .collect(),
+                ring_tag: record.ring_tag,
+                info: record.info,
+            };
+            frame(HEADER_MAGIC, &header, &mut image[at..at + BLOCK as usize]);
         }
         Damage::Superblock {
             copies,
@@ -284,6 +295,8 @@ fn record(tag: u64, info: &InfoPick, g: &Geometry, newest: u64) -> SegmentRecord
         ring_tag: tag,
         info: SegmentInfo {
             seq: info.seq.resolve(newest),
+            // The base ring was opened twice: epochs 1 and 2 are its own, 3 is from the future.
+            epoch: u64::from(info.crc % 4),
             pos: info.pos.resolve(g.data_len),
             payload_len: info.len.resolve(g.max_payload_bytes()) as u32,
             payload_crc: info.crc,
@@ -473,6 +486,7 @@ fn ring_with_tail(block: u64, generation: u64, oldest_seq: u64) -> MemDevice {
         ring_tag: u64::from_le_bytes([7; 8]),
         generation,
         oldest_seq,
+        epoch: 0,
     };
     let mut image = mem.written_image();
     let at = (g.tail_off + block * BLOCK) as usize;

@@ -100,6 +100,7 @@ mod tests {
     fn seg(seq: u64, start_us: i64, duration_us: u64, flags: u32) -> SegmentInfo {
         SegmentInfo {
             seq,
+            epoch: 1,
             pos: 0,
             payload_len: 188,
             payload_crc: 0,

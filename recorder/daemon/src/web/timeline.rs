@@ -77,6 +77,7 @@ mod tests {
     fn segment(seq: u64, start_s: i64, len_s: u64, discontinuity: bool) -> SegmentInfo {
         SegmentInfo {
             seq,
+            epoch: 1,
             pos: 0,
             payload_len: 188,
             payload_crc: 0,

@@ -47,8 +47,9 @@ pub fn consistent<D: Device>(ring: &Ring<D>) -> Result<Vec<SegmentInfo>, String>
     }
     for pair in listed.windows(2) {
         let end = (pair[0].pos + pair[0].extent()) % g.data_len;
+        // (epoch, seq) strictly increasing in reading order: seqs by one, epochs never back.
         ensure!(
-            pair[0].seq + 1 == pair[1].seq && end == pair[1].pos,
+            pair[0].seq + 1 == pair[1].seq && pair[0].epoch <= pair[1].epoch && end == pair[1].pos,
             "segments {} and {} are not contiguous: {:?} then {:?}",
             pair[0].seq,
             pair[1].seq,
@@ -86,4 +87,20 @@ pub fn check_reads<D: Device>(
         }
     }
     Ok(corrupt)
+}
+
+/// Writes `value` as a frame (magic, body length, postcard body, CRC32) at the start of `area`.
+// Not every test binary that includes this module plants records.
+#[allow(dead_code)]
+pub fn frame<T: serde::Serialize>(magic: &[u8; 8], value: &T, area: &mut [u8]) {
+    area.fill(0);
+    let capacity = area.len() - 16;
+    let Ok(body) = postcard::to_slice(value, &mut area[12..12 + capacity]) else {
+        return; // too large for the area: leave it zeroed
+    };
+    let len = body.len();
+    area[..8].copy_from_slice(magic);
+    area[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+    let crc = crc32fast::hash(&area[..12 + len]);
+    area[12 + len..16 + len].copy_from_slice(&crc.to_le_bytes());
 }
