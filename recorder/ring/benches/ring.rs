@@ -48,7 +48,7 @@ usage: cargo bench -p moment-ring --bench ring -- [options]
   --trials N             interleaved dd and ring trials (default 3)
   --full-ring-path PATH  new file for the 8 GiB recovery test (default: temporary in --dir)
   --only LIST            run only these parts, comma-separated: throughput, recovery, wear
-                         (e.g. `--only wear`, about a minute; the wear test fills an 8 GiB
+                         (e.g. `--only wear`, about 15 s on the dev VM; the wear test fills an 8 GiB
                          file in --dir)
   --skip-throughput      leave out the throughput and RSS test
   --skip-recovery        leave out the full-ring recovery test
