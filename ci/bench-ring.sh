@@ -2,7 +2,8 @@
 # Runs the ring benchmark (recorder/ring/benches/ring.rs) on storage that behaves like the camera's
 # raw partition: a loop device with direct I/O over a backing file (as root), else a plain file
 # with O_DIRECT. Prints the figures docs/performance.md records. The full-ring recovery test writes
-# ~8.8 GB: BENCH_DIR needs 11 GiB free. Extra arguments go to the benchmark (see its --help).
+# ~8.8 GB and the wear test ~13 GB into another 8 GiB file once the first is gone: BENCH_DIR needs
+# 11 GiB free. Extra arguments go to the benchmark (see its --help; `--only wear` runs one part).
 #   BENCH_DIR    where the backing files go (default /var/tmp)
 #   BENCH_BYTES  payload appended per throughput trial (default 2G)
 set -euo pipefail

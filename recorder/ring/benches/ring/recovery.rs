@@ -185,7 +185,7 @@ fn full_ring_file(args: &Args) -> BenchResult<(PathBuf, Option<TempPath>)> {
     Ok((path, temp))
 }
 
-fn free_bytes(dir: &Path) -> BenchResult<u64> {
+pub(crate) fn free_bytes(dir: &Path) -> BenchResult<u64> {
     let c_path = CString::new(dir.as_os_str().as_bytes())?;
     // SAFETY: statvfs is plain old data; all-zero is a valid value.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
