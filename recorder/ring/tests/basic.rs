@@ -398,3 +398,31 @@ fn rejects_bad_segments_and_foreign_devices() {
         Err(Error::TooSmall { .. })
     ));
 }
+
+/// A card replaced by a smaller one (or the ring image copied onto one): the superblock says
+/// how long the ring is, so the open refuses with both sizes, never reads past the device and
+/// never takes the leftover for a ring of another size.
+#[test]
+fn a_device_smaller_than_its_ring_is_refused() {
+    let dev = small_ring(4 * MIB);
+    let mut ring = Ring::open(dev.clone(), OpenOptions::default()).unwrap();
+    ring.append(&meta(1), &payload(1, 9000)).unwrap();
+    ring.close().unwrap();
+    let mut image = dev.written_image();
+    image.truncate((3 * MIB) as usize);
+    match Ring::open(MemDevice::from_image(image.clone()), OpenOptions::default()) {
+        Err(e @ Error::DeviceShrunk { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains(&(4 * MIB).to_string()), "{text}");
+            assert!(text.contains(&(3 * MIB).to_string()), "{text}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("opened a ring on a device smaller than it"),
+    }
+    // With the first superblock gone too, nothing says a ring was here.
+    image[..BLOCK as usize].fill(0);
+    assert!(matches!(
+        Ring::open(MemDevice::from_image(image), OpenOptions::default()),
+        Err(Error::NotARing { .. })
+    ));
+}

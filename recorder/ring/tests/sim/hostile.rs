@@ -1,5 +1,6 @@
-//! One seed of the hostile simulation: on top of a power cut, one write lands at the wrong place
-//! and reads flip bits while the ring recovers and is read back. Segments may be lost here, so the
+//! One seed of the hostile simulation: on top of a power cut, one write lands at the wrong place,
+//! the recoveries of that image may be cut in turn (nested, as in the power-cut mode), and reads
+//! flip bits while the ring recovers and is read back. Segments may be lost here, so the
 //! checks are the ones no fault may break: nothing panics, the ring stays contiguous, and every
 //! read that succeeds returns bytes that really were written as that segment.
 
@@ -36,6 +37,8 @@ pub fn run_seed(seed: u64, verbose: bool) -> Result<Tally, String> {
         verbose,
     };
     let mem = sim.append_and_crash(&mut rng, mem, &mut history, &mut tally)?;
+    // Recoveries cut while they repair the misdirected image, up to three in a row.
+    let mem = run::cut_opens(mem, &geometry, &mut rng, &mut tally, verbose, true)?;
     if sim.reopen_with_flips(&mut rng, &mem, &mut history)? {
         // The repairs and the extra segment were written without faults: audit them again.
         let ring = Ring::open(mem, OpenOptions::default())

@@ -17,10 +17,6 @@ use moment_ring::device::SplitMix64;
 use moment_ring::{FaultPlan, Geometry, MemDevice, OpenOptions, Ring};
 use std::sync::Arc;
 
-/// Operations drawn from when cutting the power during open: its reads plus the repair writes.
-const OPEN_OPS: u64 = 12;
-/// Most power cuts during one power-up's recoveries, each cutting the repair of the last.
-const NESTED_OPEN_CUTS: u32 = 3;
 /// A background flush finishes 0..=this many operations after it started (or when waited for).
 const SYNC_LAG_OPS: u64 = 4;
 
@@ -85,41 +81,15 @@ pub fn run_seed(seed: u64, verbose: bool, fault: Fault) -> Result<Tally, String>
 }
 
 impl Sim {
-    /// Sometimes cuts the power while a reopen recovers and repairs, then powers up again; up to
-    /// `NESTED_OPEN_CUTS` times in a row, so a recovery can be cut while it repairs what a cut
-    /// recovery left.
-    fn maybe_cut_open(&mut self, mut mem: MemDevice) -> Result<MemDevice, String> {
-        for depth in 0..NESTED_OPEN_CUTS {
-            if self.rng.below(4) != 0 {
-                break;
-            }
-            let probe = Probe::new(mem.clone(), &self.geometry);
-            let cut = self.rng.below(OPEN_OPS);
-            probe.arm(FaultPlan {
-                seed: self.rng.next_u64(),
-                power_cut_at: Some(cut),
-                ..FaultPlan::default()
-            });
-            if let Err(e) = Ring::open(Arc::clone(&probe), OpenOptions::default()) {
-                ensure!(probe.powered_off(), "open failed without a power cut: {e}");
-            }
-            if !probe.powered_off() {
-                break;
-            }
-            if self.verbose {
-                eprintln!(
-                    "  power cut during open (depth {depth}) at op {cut}: {:?}",
-                    probe.failed_op()
-                );
-            }
-            self.tally.crash(probe.failed_op());
-            self.tally.in_open += 1;
-            if depth > 0 {
-                self.tally.nested_in_open += 1;
-            }
-            mem = run::power_up(&mem, &mut self.rng);
-        }
-        Ok(mem)
+    fn maybe_cut_open(&mut self, mem: MemDevice) -> Result<MemDevice, String> {
+        run::cut_opens(
+            mem,
+            &self.geometry,
+            &mut self.rng,
+            &mut self.tally,
+            self.verbose,
+            false,
+        )
     }
 
     /// Opens the powered-up image and checks it against the model.

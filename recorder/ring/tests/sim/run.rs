@@ -11,8 +11,16 @@ use super::model::{Model, Planned};
 use super::probe::{Op, Probe};
 use super::workload::Setup;
 use moment_ring::device::SplitMix64;
-use moment_ring::{format, FormatOptions, Geometry, MemDevice, Ring};
+use moment_ring::{
+    format, Error, FaultPlan, FormatOptions, Geometry, MemDevice, OpenOptions, Ring,
+};
 use std::sync::Arc;
+
+/// Operations drawn from when cutting the power during open: its reads plus the repair writes
+/// (superblock copies, the tail with the open's epoch, slot blocks, and their syncs).
+const OPEN_OPS: u64 = 14;
+/// Most power cuts during one power-up's recoveries, each cutting the repair of the last.
+const NESTED_OPEN_CUTS: u32 = 3;
 
 /// What a seed exercised, summed over all seeds for the final report.
 #[derive(Clone, Debug, Default)]
@@ -239,4 +247,53 @@ fn settle(
         base.commit(&out.pending.remove(0));
     }
     Ok(())
+}
+
+/// Sometimes cuts the power while a reopen recovers and repairs, then powers up again; up to
+/// `NESTED_OPEN_CUTS` times in a row, so a recovery can be cut while it repairs what a cut
+/// recovery left. With `may_refuse` (a hostile image), an open may also refuse the device for
+/// what it holds, never for an I/O error nobody injected.
+pub fn cut_opens(
+    mut mem: MemDevice,
+    geometry: &Geometry,
+    rng: &mut SplitMix64,
+    tally: &mut Tally,
+    verbose: bool,
+    may_refuse: bool,
+) -> Result<MemDevice, String> {
+    for depth in 0..NESTED_OPEN_CUTS {
+        if rng.below(4) != 0 {
+            break;
+        }
+        let probe = Probe::new(mem.clone(), geometry);
+        let cut = rng.below(OPEN_OPS);
+        probe.arm(FaultPlan {
+            seed: rng.next_u64(),
+            power_cut_at: Some(cut),
+            ..FaultPlan::default()
+        });
+        if let Err(e) = Ring::open(Arc::clone(&probe), OpenOptions::default()) {
+            let refused = may_refuse && !matches!(e, Error::Io { .. });
+            ensure!(
+                probe.powered_off() || refused,
+                "open failed without a power cut: {e}"
+            );
+        }
+        if !probe.powered_off() {
+            break;
+        }
+        if verbose {
+            eprintln!(
+                "  power cut during open (depth {depth}) at op {cut}: {:?}",
+                probe.failed_op()
+            );
+        }
+        tally.crash(probe.failed_op());
+        tally.in_open += 1;
+        if depth > 0 {
+            tally.nested_in_open += 1;
+        }
+        mem = power_up(&mem, rng);
+    }
+    Ok(mem)
 }
