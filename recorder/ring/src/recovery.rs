@@ -69,8 +69,18 @@ pub(crate) struct Recovered {
     pub health: SuperblockHealth,
     /// Write a tail pointer at the state's oldest seq.
     pub write_tail: bool,
-    /// Index blocks to rewrite from the state.
-    pub dirty_blocks: Vec<u64>,
+    /// Index slots to write from the state.
+    pub index: IndexRepair,
+}
+
+/// Which index slots recovery writes.
+pub(crate) enum IndexRepair {
+    /// The slots of these rolled-forward segments, in sequence order, each block written with no
+    /// slot newer than the one it adds and synced before the next: as in appending, a torn write
+    /// can damage only the slot being added, so a cut leaves the slots of a prefix.
+    Rolled(Vec<u64>),
+    /// Every block, after a rebuild by scan (the old index was unusable anyway).
+    Whole,
 }
 
 pub(crate) fn recover<D: Device>(
@@ -122,14 +132,13 @@ pub(crate) fn recover<D: Device>(
             let lower = tail.as_ref().map_or(1, |t| t.oldest_seq);
             let mut state = scan::rebuild(dev, geometry, lower, generation, epochs.newest_on_disk)?;
             state.epoch = epochs.next_after(&state);
-            let dirty_blocks = (0..geometry.slot_count * SLOT_SIZE / BLOCK).collect();
             report.from_index = state.entries.len() as u64;
             return Ok(Recovered {
                 state,
                 report,
                 health,
                 write_tail: true,
-                dirty_blocks,
+                index: IndexRepair::Whole,
             });
         }
     };
@@ -142,19 +151,13 @@ pub(crate) fn recover<D: Device>(
         .map_err(io("rolling forward"))?;
     state.epoch = epochs.next_after(&state);
     report.rolled_forward = rolled.len() as u64;
-    let per_block = BLOCK / SLOT_SIZE;
-    let mut dirty_blocks: Vec<u64> = rolled
-        .iter()
-        .map(|s| (s % geometry.slot_count) / per_block)
-        .collect();
-    dirty_blocks.dedup();
     let write_tail = tail.is_none() || report.lost > 0 || state.oldest_seq() != evicted_before;
     Ok(Recovered {
         state,
         report,
         health,
         write_tail,
-        dirty_blocks,
+        index: IndexRepair::Rolled(rolled),
     })
 }
 
@@ -203,11 +206,12 @@ pub(crate) fn apply_repairs<D: Device>(
     if recovered.write_tail {
         recovered.report.repaired = true;
     }
-    for &index in &recovered.dirty_blocks {
+    let per_block = BLOCK / SLOT_SIZE;
+    let mut write_block = |index: u64, upto: u64| {
         encode_slot_block(
             geometry,
             state,
-            u64::MAX,
+            upto,
             index,
             block.blocks_mut(BLOCK as usize),
         );
@@ -215,11 +219,23 @@ pub(crate) fn apply_repairs<D: Device>(
             geometry.index_off + index * BLOCK,
             block.blocks(BLOCK as usize),
         )
-        .map_err(io("repairing the index"))?;
-    }
-    if !recovered.dirty_blocks.is_empty() {
-        dev.sync().map_err(io("repairing the index"))?;
-        recovered.report.repaired = true;
+        .map_err(io("repairing the index"))
+    };
+    match &recovered.index {
+        IndexRepair::Rolled(seqs) => {
+            for &seq in seqs {
+                write_block(seq % geometry.slot_count / per_block, seq)?;
+                dev.sync().map_err(io("repairing the index"))?;
+            }
+            recovered.report.repaired |= !seqs.is_empty();
+        }
+        IndexRepair::Whole => {
+            for index in 0..geometry.index_len() / BLOCK {
+                write_block(index, u64::MAX)?;
+            }
+            dev.sync().map_err(io("repairing the index"))?;
+            recovered.report.repaired = true;
+        }
     }
     Ok(())
 }

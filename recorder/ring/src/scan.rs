@@ -6,9 +6,9 @@
 use crate::device::{AlignedBuf, Device, BLOCK};
 use crate::error::{Error, Result};
 use crate::format::read_superblock;
-use crate::layout::{Geometry, SLOT_SIZE};
+use crate::layout::Geometry;
 use crate::records::{decode_header, SegmentInfo};
-use crate::recovery::{self, header_plausible, payload_ok, Recovered};
+use crate::recovery::{self, header_plausible, payload_ok, IndexRepair, Recovered};
 use crate::ring::{OpenOptions, Ring};
 use crate::state::State;
 use std::collections::BTreeMap;
@@ -199,7 +199,7 @@ pub fn fsck<D: Device>(dev: &D, repair: bool) -> Result<FsckReport> {
             report: report.recovery.clone(),
             health,
             write_tail: true,
-            dirty_blocks: (0..geometry.slot_count * SLOT_SIZE / BLOCK).collect(),
+            index: IndexRepair::Whole,
         };
         recovered.state.check(&geometry);
         recovery::apply_repairs(dev, &geometry, &mut recovered)?;
