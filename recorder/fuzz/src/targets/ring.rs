@@ -5,8 +5,8 @@
 
 use super::{class, ensure, Outcome};
 use moment_ring::{
-    format, fsck, Device, Error, FormatOptions, Geometry, MemDevice, OpenOptions, Ring,
-    SegmentInfo, SegmentMeta, BLOCK, MIN_DEVICE_BYTES,
+    format, fsck, Device, Error, FormatOptions, Geometry, MemDevice, OpenOptions, RecoveryReport,
+    Ring, SegmentInfo, SegmentMeta, BLOCK, MIN_DEVICE_BYTES,
 };
 use std::sync::OnceLock;
 
@@ -21,6 +21,8 @@ pub struct BaseRing {
     pub geometry: Geometry,
     /// Live segments, oldest first.
     pub segments: Vec<SegmentInfo>,
+    /// Every real record checked out as `[magic 8][len u32 LE][body][crc32 LE]`.
+    pub envelope_confirmed: bool,
 }
 
 /// The base ring, built once per process.
@@ -63,11 +65,14 @@ fn build() -> Result<BaseRing, String> {
     let ring = Ring::open(MemDevice::from_image(image.clone()), read_only)
         .map_err(|e| format!("reopen: {e}"))?;
     let segments = ring.reader().segments();
-    Ok(BaseRing {
+    let mut base = BaseRing {
         image,
         geometry,
         segments,
-    })
+        envelope_confirmed: false,
+    };
+    base.envelope_confirmed = base.confirm_envelope();
+    Ok(base)
 }
 
 impl BaseRing {
@@ -99,6 +104,33 @@ impl BaseRing {
         Some(g.data_off + (newest.pos + newest.extent()) % g.data_len)
     }
 
+    /// Whether every live record (both tails, the live slots, the live headers) is a frame whose
+    /// CRC `reframe` would leave unchanged.
+    fn confirm_envelope(&self) -> bool {
+        let mut areas: Vec<(u64, usize)> = self
+            .tail_blocks()
+            .iter()
+            .map(|&at| (at, BLOCK_LEN))
+            .collect();
+        let slot = moment_ring::SLOT_SIZE;
+        areas.extend(self.segments.iter().map(|s| {
+            (
+                self.geometry.index_off + s.seq % self.geometry.slot_count * slot,
+                slot as usize,
+            )
+        }));
+        areas.extend(
+            self.segments
+                .iter()
+                .map(|s| (self.header_block(s), BLOCK_LEN)),
+        );
+        areas.iter().all(|&(at, len)| {
+            let area = &self.image[at as usize..at as usize + len];
+            let mut copy = area.to_vec();
+            frame_crc(&mut copy) && copy == area
+        })
+    }
+
     /// The block at device offset `at`.
     pub fn block(&self, at: u64) -> &[u8] {
         &self.image[at as usize..at as usize + BLOCK_LEN]
@@ -109,13 +141,13 @@ impl BaseRing {
 pub fn index(input: &[u8]) -> Result<Outcome, String> {
     let base = base()?;
     let at = *base.index_blocks().first().ok_or("the ring has no index")?;
-    exercise(base, &[at], input)
+    exercise(base, &[at], moment_ring::SLOT_SIZE as usize, input)
 }
 
 /// The input over each tail block in turn.
 pub fn tail(input: &[u8]) -> Result<Outcome, String> {
     let base = base()?;
-    exercise(base, &base.tail_blocks(), input)
+    exercise(base, &base.tail_blocks(), BLOCK_LEN, input)
 }
 
 /// The input over the newest segment's header, then over the block after the newest segment.
@@ -124,11 +156,12 @@ pub fn header(input: &[u8]) -> Result<Outcome, String> {
     let newest = base.segments.last().ok_or("the base ring is empty")?;
     let mut places = vec![base.header_block(newest)];
     places.extend(base.after_newest());
-    exercise(base, &places, input)
+    exercise(base, &places, BLOCK_LEN, input)
 }
 
-/// Puts `input` at each of `places` in turn (one place per image) and runs every reader.
-fn exercise(base: &BaseRing, places: &[u64], input: &[u8]) -> Result<Outcome, String> {
+/// Puts `input` at each of `places` in turn (one place per image), as it is and re-framed, and
+/// runs every reader. `unit` is the size of one record's area within the block.
+fn exercise(base: &BaseRing, places: &[u64], unit: usize, input: &[u8]) -> Result<Outcome, String> {
     let mut parts = Vec::new();
     for &at in places {
         let mut image = base.image.clone();
@@ -136,12 +169,45 @@ fn exercise(base: &BaseRing, places: &[u64], input: &[u8]) -> Result<Outcome, St
         let at = at as usize;
         let len = input.len().min(BLOCK_LEN);
         image[at..at + len].copy_from_slice(&input[..len]);
-        parts.push(opened(&image, true)?);
-        parts.push(opened(&image, false)?);
-        parts.push(checked(&image)?);
-        parts.push(repaired(&image)?);
+        parts.push(readers(&image)?);
+        if base.envelope_confirmed {
+            let framed = image[at..at + BLOCK_LEN]
+                .chunks_mut(unit)
+                .fold(false, |any, area| frame_crc(area) | any);
+            if framed {
+                parts.push(readers(&image)?);
+            }
+        }
     }
     Ok(class(&parts))
+}
+
+fn readers(image: &[u8]) -> Result<Outcome, String> {
+    Ok(class(&[
+        opened(image, true)?,
+        opened(image, false)?,
+        checked(image)?,
+        repaired(image)?,
+    ]))
+}
+
+/// Gives the frame at the start of `area` a correct CRC if its length field fits the area;
+/// returns whether it did.
+fn frame_crc(area: &mut [u8]) -> bool {
+    const HEAD: usize = 12;
+    let Some(len) = area
+        .get(8..HEAD)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    else {
+        return false;
+    };
+    let end = HEAD + len as usize;
+    if len == 0 || end + 4 > area.len() {
+        return false;
+    }
+    let crc = crc32fast::hash(&area[..end]);
+    area[end..end + 4].copy_from_slice(&crc.to_le_bytes());
+    true
 }
 
 /// Opens the image; whatever opens must hold together and read back CRC-checked segments, and a
@@ -157,7 +223,11 @@ fn opened(image: &[u8], read_only: bool) -> Result<u64, String> {
     };
     let listed = consistent(&ring)?;
     let corrupt = check_reads(&ring, &listed)?;
-    let seen = 1 + listed.len() as u64 * 64 + corrupt.min(63);
+    let seen = class(&[
+        listed.len() as u64,
+        corrupt,
+        recovery_class(ring.recovery()),
+    ]);
     if read_only {
         return Ok(seen);
     }
@@ -193,6 +263,7 @@ fn checked(image: &[u8]) -> Result<u64, String> {
         report.segments,
         report.corrupt_count,
         u64::from(report.index_matches_scan),
+        recovery_class(&report.recovery),
     ]))
 }
 
@@ -213,6 +284,18 @@ fn repaired(image: &[u8]) -> Result<u64, String> {
         "the index fsck --repair wrote does not match a new scan: {again:?}"
     );
     Ok(2 + listed.len() as u64)
+}
+
+/// Which recovery paths the open took (not how long it took).
+fn recovery_class(r: &RecoveryReport) -> u64 {
+    class(&[
+        u64::from(r.superblocks_damaged),
+        u64::from(r.tail_lost),
+        r.rolled_forward.min(4),
+        r.lost.min(4),
+        u64::from(r.rebuilt_by_scan),
+        u64::from(r.repaired),
+    ])
 }
 
 /// The error's variant name, as a class: which check refused the image.

@@ -16,11 +16,12 @@ use std::path::PathBuf;
 
 pub fn files(input: &[u8]) -> Result<Outcome, String> {
     let text = String::from_utf8_lossy(input);
-    let mut accepted = Vec::new();
-    accepted.push(toml_files(&text));
-    accepted.push(json_files(input));
-    accepted.push(state_files(input)?);
-    accepted.push(u64::from(Window::parse(&text).is_ok()));
+    let accepted = [
+        toml_files(&text),
+        json_files(input),
+        state_files(input)?,
+        u64::from(Window::parse(&text).is_ok()),
+    ];
     Ok(class(&accepted))
 }
 
