@@ -48,6 +48,7 @@ pub fn generate(target: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
             if let Some(at) = ring.after_newest() {
                 out.push(named("after-newest", 0, ring.block(at).to_vec()));
             }
+            out.extend(ring.next_header()?.map(|b| named("next-header", 0, b)));
             out
         }
         "ts_packets" => vec![

@@ -131,6 +131,22 @@ impl BaseRing {
         })
     }
 
+    /// The header block the next append would write (at `after_newest`): what roll-forward
+    /// looks for after a power cut between a segment's data and its index slot.
+    pub fn next_header(&self) -> Result<Option<Vec<u8>>, String> {
+        let Some(at) = self.after_newest() else {
+            return Ok(None);
+        };
+        let mem = MemDevice::from_image(self.image.clone());
+        let mut ring =
+            Ring::open(mem.clone(), OpenOptions::default()).map_err(|e| format!("open: {e}"))?;
+        ring.append(&SegmentMeta::default(), &[0x3C; 1000])
+            .map_err(|e| format!("append: {e}"))?;
+        ring.close().map_err(|e| format!("close: {e}"))?;
+        let image = mem.written_image();
+        Ok(Some(image[at as usize..at as usize + BLOCK_LEN].to_vec()))
+    }
+
     /// The block at device offset `at`.
     pub fn block(&self, at: u64) -> &[u8] {
         &self.image[at as usize..at as usize + BLOCK_LEN]

@@ -1,5 +1,5 @@
 //! The settings-files target: every file the daemon reads from /data (and the configuration and
-//! preseed files a person edits) is parsed by its real entry point. Parse errors are answers, not
+//! preseed file a person edits) is parsed by its real entry point. Parse errors are answers, not
 //! failures; only a panic is a bug. The class is which parsers accepted the input.
 
 use super::{class, Outcome};
@@ -8,7 +8,7 @@ use moment_recorder::config::source::SourceKind;
 use moment_recorder::config::Config;
 use moment_recorder::memories::Sidecar;
 use moment_recorder::network::manager::SavedNetwork;
-use moment_recorder::preseed::Preseed;
+use moment_recorder::preseed::{ap_passphrase, Preseed, AP_FILE};
 use moment_recorder::settings::{apply, Patch, SettingsView};
 use moment_recorder::update::record;
 use moment_recorder::upload::config::Window;
@@ -60,7 +60,7 @@ fn json_files(input: &[u8]) -> u64 {
     bits
 }
 
-/// update.json and a memory's sidecar, read from a file by their own loaders.
+/// update.json, a memory's sidecar and the access point's ap.json, read by their own loaders.
 fn state_files(input: &[u8]) -> Result<u64, String> {
     let dir = scratch_dir()?;
     let path = dir.join("update.json");
@@ -69,9 +69,11 @@ fn state_files(input: &[u8]) -> Result<u64, String> {
     let sidecar = dir.join("2026-12-06_14-03-22-MEMORY.mp4.json");
     std::fs::write(&sidecar, input).map_err(|e| format!("scratch write: {e}"))?;
     let read = Sidecar::read(&sidecar).is_ok();
+    std::fs::write(dir.join(AP_FILE), input).map_err(|e| format!("scratch write: {e}"))?;
+    let ap = ap_passphrase(&dir).is_some();
     // The loaders set bad files aside (`.bad`): leave nothing behind in the temporary directory.
     std::fs::remove_dir_all(&dir).map_err(|e| format!("scratch cleanup: {e}"))?;
-    Ok(u64::from(problem.is_none()) | u64::from(read) << 1)
+    Ok(u64::from(problem.is_none()) | u64::from(read) << 1 | u64::from(ap) << 2)
 }
 
 /// A directory of this process and thread for the file-reading parsers.
