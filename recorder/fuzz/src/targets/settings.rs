@@ -12,11 +12,14 @@ use moment_recorder::preseed::{ap_passphrase, Preseed, AP_FILE};
 use moment_recorder::settings::{apply, Patch, SettingsView};
 use moment_recorder::update::record;
 use moment_recorder::upload::config::Window;
+use moment_recorder::upload::{decode_queue, DEFAULT_MAX_ENTRIES};
 use std::path::PathBuf;
 
 pub fn files(input: &[u8]) -> Result<Outcome, String> {
     let text = String::from_utf8_lossy(input);
+    let queue = decode_queue(input, DEFAULT_MAX_ENTRIES).map(|e| e.len().min(4) as u64);
     let accepted = [
+        queue.map_or(0, |n| n + 1),
         toml_files(&text),
         json_files(input),
         state_files(input)?,
