@@ -93,13 +93,14 @@ const FRAME_TICKS: u64 = 3000;
 /// beside every video frame when `audio`.
 fn stream(frames: u64, audio: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut cc = [0u8; 3];
+    // Continuity counters of the PAT, PMT, video and audio PIDs.
+    let mut cc = [0u8; 4];
     for frame in 0..frames {
         let pts = 90_000 + frame * FRAME_TICKS;
         let idr = frame % 15 == 0;
         if idr {
             out.extend(packet(0, true, &mut cc[0], &psi(&pat())));
-            out.extend(packet(PMT_PID, true, &mut cc[0], &psi(&pmt())));
+            out.extend(packet(PMT_PID, true, &mut cc[1], &psi(&pmt())));
         }
         let mut es = pes_header(0xE0, pts);
         es.extend([0, 0, 0, 1, 0x09, 0xF0]);
@@ -113,11 +114,11 @@ fn stream(frames: u64, audio: bool) -> Vec<u8> {
             es.extend([0, 0, 0, 1, 0x41, 0x9A, 0x02, 0x04, 0x4F]);
         }
         es.resize(es.len() + 150 + (frame as usize * 37) % 300, 0xA7);
-        out.extend(pes_packets(VIDEO_PID, &es, &mut cc[1]));
+        out.extend(pes_packets(VIDEO_PID, &es, &mut cc[2]));
         if audio {
             let mut aac = pes_header(0xC0, pts);
             aac.extend([0xFF, 0xF1, 0x50, 0x80, 0x02, 0x1F, 0xFC, 0x21, 0x00, 0x49]);
-            out.extend(pes_packets(AUDIO_PID, &aac, &mut cc[2]));
+            out.extend(pes_packets(AUDIO_PID, &aac, &mut cc[3]));
         }
     }
     out
