@@ -11,9 +11,9 @@ use moment_fuzz::{run_target, RunOptions, TARGETS};
 /// test stays well under a minute in the test profile on two busy cores.
 fn runs(target: &str) -> u64 {
     match target {
-        _ if target.starts_with("ring_") => 500,
-        "settings_files" => 5_000,
-        _ => 10_000,
+        _ if target.starts_with("ring_") => 1_000,
+        "settings_files" => 10_000,
+        _ => 30_000,
     }
 }
 const SEED: u64 = 0x6D6F_6D65_6E74;
