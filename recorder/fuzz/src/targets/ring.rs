@@ -105,7 +105,7 @@ impl BaseRing {
     }
 
     /// Whether every live record (both tails, the live slots, the live headers) is a frame whose
-    /// CRC `reframe` would leave unchanged.
+    /// CRC `frame_crc` would leave unchanged.
     fn confirm_envelope(&self) -> bool {
         let mut areas: Vec<(u64, usize)> = self
             .tail_blocks()
