@@ -79,6 +79,13 @@ impl From<ConfigError> for UploadError {
     }
 }
 
+/// Reads the bytes of a queue file (`QUEUE_FILE`) as the uploader does at start: the entries, or
+/// why the file would be set aside. Public for the fuzzer (recorder/fuzz), which feeds it
+/// arbitrary bytes without starting an uploader.
+pub fn decode_queue(bytes: &[u8], max_entries: usize) -> Result<Vec<Entry>, String> {
+    queue::decode(bytes, max_entries)
+}
+
 /// Cuts `text` to at most `max` characters (on a character boundary), so errors from rclone or
 /// the file system cannot grow the queue file or the status without limit.
 pub(crate) fn truncate(text: &str, max: usize) -> String {

@@ -207,7 +207,7 @@ impl Queue {
 }
 
 /// Parses and checks a queue file: version, bound, names, no duplicates, consistent fields.
-fn decode(bytes: &[u8], max: usize) -> Result<Vec<Entry>, String> {
+pub(crate) fn decode(bytes: &[u8], max: usize) -> Result<Vec<Entry>, String> {
     let file: QueueFile = serde_json::from_slice(bytes).map_err(|e| format!("not a queue: {e}"))?;
     if file.version != QUEUE_VERSION {
         return Err(format!(

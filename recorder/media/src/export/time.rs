@@ -148,6 +148,14 @@ pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
     let offset_s = zone_offset(zone).ok_or_else(bad)?;
     let days = days_from_civil(year, month as u32, day as u32);
     let secs = days * SECS_PER_DAY + hour * 3600 + minute * 60 + second - offset_s;
+    // An offset can move 0000-01-01 or 9999-12-31 out of the four-digit years RFC 3339 writes:
+    // such a time could not be shown back (format_utc), so it is refused (found by moment-fuzz).
+    let writable = days_from_civil(0, 1, 1)..=days_from_civil(9999, 12, 31);
+    if !writable.contains(&secs.div_euclid(SECS_PER_DAY)) {
+        return Err(format!(
+            "{text:?} is outside the years 0000 to 9999 in UTC; give one such as 2026-11-29T10:00:00Z"
+        ));
+    }
     Ok(secs * US_PER_SEC + micros)
 }
 
@@ -299,6 +307,20 @@ mod tests {
         assert!(parse_rfc3339("2026-01-01T23:59:60Z")
             .unwrap_err()
             .contains("leap"));
+    }
+
+    /// Regression (moment-fuzz, memory_name): an offset carried the first and last writable
+    /// days into years format_utc prints as "-001" or "10000", which no parser reads back.
+    #[test]
+    fn times_that_cannot_be_written_back_are_refused() {
+        for text in ["0000-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"] {
+            let err = parse_rfc3339(text).unwrap_err();
+            assert!(err.contains("0000 to 9999"), "{text}: {err}");
+        }
+        for text in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
+            let us = parse_rfc3339(text).expect(text);
+            assert_eq!(parse_rfc3339(&format_utc(us)), Ok(us), "{text}");
+        }
     }
 
     #[test]
