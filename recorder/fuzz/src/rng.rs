@@ -1,21 +1,20 @@
 //! The fuzzer's only source of randomness: SplitMix64 seeded from the command line, so a run is
-//! reproducible from its seed alone and needs no crate beyond std.
+//! reproducible from its seed alone.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough to pick mutations.
+use moment_ring::device::SplitMix64;
+
+/// The ring's SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough to pick
+/// mutations.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(SplitMix64(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A number in `0..n` (0 when `n` is 0).

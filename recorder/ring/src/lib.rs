@@ -6,6 +6,7 @@
 //! ring owns one I/O thread that overlaps its device writes and flushes with the caller's work.
 //! The on-disk format is documented in docs/ring-format.md.
 
+pub mod audit;
 mod codec;
 pub mod device;
 mod error;

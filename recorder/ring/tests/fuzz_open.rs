@@ -356,26 +356,7 @@ fn opened(image: &[u8], read_only: bool) -> Result<(), String> {
     if read_only {
         return Ok(());
     }
-    let stats = ring.stats();
-    let expected = stats.newest_seq.map_or(stats.oldest_seq, |n| n + 1);
-    let info = ring
-        .append(&SegmentMeta::default(), &[0xA5; 3000])
-        .map_err(|e| format!("append after open failed: {e}"))?;
-    ensure!(
-        info.seq == expected,
-        "append after open got seq {}, expected {expected}",
-        info.seq
-    );
-    ring.flush()
-        .map_err(|e| format!("flush after the append failed: {e}"))?;
-    ensure!(
-        ring.durable_seq() == expected,
-        "after flush() the durable seq is {}, expected {expected}",
-        ring.durable_seq()
-    );
-    let listed = common::consistent(&ring)?;
-    let corrupt = common::check_reads(&ring, &listed[listed.len() - 1..], |_, _| Ok(()))?;
-    ensure!(corrupt == 0, "the segment just appended reads back corrupt");
+    moment_ring::audit::append_after_open(&mut ring)?;
     Ok(())
 }
 
