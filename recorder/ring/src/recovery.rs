@@ -291,8 +291,12 @@ fn read_slots<D: Device>(
 
 /// A record that could describe a segment of this ring: ours, in bounds, sized within limits.
 pub(crate) fn plausible(geometry: &Geometry, record: &SegmentRecord) -> bool {
-    let info = &record.info;
-    record.ring_tag == geometry.ring_tag()
+    info_plausible(geometry, record.ring_tag, &record.info)
+}
+
+/// `plausible` for a record's parts, so a header is checked without building a slot record.
+fn info_plausible(geometry: &Geometry, ring_tag: u64, info: &SegmentInfo) -> bool {
+    ring_tag == geometry.ring_tag()
         && info.seq >= 1
         && info.seq < u64::MAX / 2
         && info.epoch <= MAX_EPOCH
@@ -388,11 +392,7 @@ pub(crate) fn read_header<D: Device>(
 
 /// A header block that could be ours at `pos`.
 pub(crate) fn header_plausible(geometry: &Geometry, header: &HeaderRecord, pos: u64) -> bool {
-    let record = SegmentRecord {
-        ring_tag: header.ring_tag,
-        info: header.info.clone(),
-    };
-    plausible(geometry, &record) && header.info.pos == pos
+    info_plausible(geometry, header.ring_tag, &header.info) && header.info.pos == pos
 }
 
 /// Whether the segment of header `next` was written right after `prev`: the next sequence
