@@ -141,7 +141,9 @@ fn write_segments<D: Device>(
     loop {
         match receiver.recv_timeout(WRITER_POLL) {
             Ok(segment) => {
-                if let Err(e) = ring.append(&segment.meta, &segment.payload) {
+                if let Err(e) =
+                    ring.append_with_keyframes(&segment.meta, &segment.payload, &segment.keyframes)
+                {
                     return (totals, Some(e));
                 }
                 totals.segments += 1;

@@ -4,7 +4,7 @@
 
 use crate::pes::{pts_diff, ticks_to_us};
 use crate::ts::{PACKET_LEN, PAT_PID, SYNC};
-use moment_ring::{flags, SegmentMeta};
+use moment_ring::{flags, KeyframePos, SegmentMeta, MAX_KEYFRAMES};
 
 /// The clocks at the moment bytes were handed to the segmenter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub struct Segment {
     /// Bytes at the start of `payload` that are copies of the latest PAT/PMT, added so the segment
     /// decodes alone; everything after them is the source's bytes, in order.
     pub injected_len: usize,
+    /// Where each video IDR access unit starts (its PES's first packet) and its PTS after
+    /// `pts_first`: at most `MAX_KEYFRAMES` (later ones are left out), byte offsets increasing.
+    pub keyframes: Vec<KeyframePos>,
 }
 
 /// How a segment ended, for its duration and flags.
@@ -54,6 +57,7 @@ pub(crate) struct Builder {
     video_seen: bool,
     pts_first: Option<u64>,
     pts_max: Option<u64>,
+    keyframes: Vec<KeyframePos>,
 }
 
 impl Builder {
@@ -68,6 +72,7 @@ impl Builder {
             video_seen: false,
             pts_first: None,
             pts_max: None,
+            keyframes: Vec::new(),
         }
     }
 
@@ -131,6 +136,11 @@ impl Builder {
         }
         self.payload.splice(0..0, tables.iter().copied());
         self.injected_len = tables.len();
+        // Tables put in front move every byte after them.
+        let shift = u32::try_from(tables.len()).unwrap_or(u32::MAX);
+        for keyframe in &mut self.keyframes {
+            keyframe.byte_offset = keyframe.byte_offset.saturating_add(shift);
+        }
         self.tables_done = true;
     }
 
@@ -148,6 +158,33 @@ impl Builder {
         if pts_diff(pts, *max) > 0 && pts_diff(pts, first) > 0 {
             *max = pts;
         }
+    }
+
+    /// The video IDR access unit just appended began `len` bytes before the payload's end.
+    /// Called after `note_reference`, so the segment's first keyframe sits at PTS offset 0.
+    pub fn note_keyframe(&mut self, len: usize, pts: Option<u64>) {
+        if self.keyframes.len() >= MAX_KEYFRAMES {
+            return;
+        }
+        let start = self.payload.len().saturating_sub(len);
+        let (Ok(byte_offset), Some(first), Some(pts)) = (u32::try_from(start), self.pts_first, pts)
+        else {
+            return;
+        };
+        let Ok(pts_offset) = u32::try_from(pts_diff(pts, first)) else {
+            return; // before the segment's first PTS (B-frame order) or absurdly far: not a cut point
+        };
+        if self
+            .keyframes
+            .last()
+            .is_some_and(|k| k.byte_offset >= byte_offset)
+        {
+            return;
+        }
+        self.keyframes.push(KeyframePos {
+            pts_offset,
+            byte_offset,
+        });
     }
 
     /// Media time from the first reference PTS to `pts`, in microseconds.
@@ -178,6 +215,7 @@ impl Builder {
             },
             payload: self.payload,
             injected_len: self.injected_len,
+            keyframes: self.keyframes,
         }
     }
 

@@ -289,6 +289,9 @@ impl Core {
         self.current
             .append(&held.bytes, held.clock, || psi.table_packets());
         self.current.note_reference(held.pts, Some(idr));
+        if idr {
+            self.current.note_keyframe(held.bytes.len(), held.pts);
+        }
         held.bytes.clear();
         self.spare = held.bytes;
     }

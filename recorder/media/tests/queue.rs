@@ -19,6 +19,7 @@ fn segment(n: u64, len: usize) -> Segment {
             ..SegmentMeta::default()
         },
         injected_len: 0,
+        keyframes: Vec::new(),
     }
 }
 

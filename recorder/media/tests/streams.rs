@@ -45,6 +45,29 @@ fn assert_tables_first(s: &Segment, pmt_pid: u16) {
     assert_eq!(pid(&s.payload[PACKET..2 * PACKET]), pmt_pid, "PMT second");
 }
 
+/// Every IDR of the segment (one per GOP from its first frame) is listed where its PES begins,
+/// with its PTS after the segment's first.
+fn assert_keyframes(s: &Segment, spec: &Spec, frames: u64, pmt_pid: u16) {
+    if !spec.video {
+        assert!(s.keyframes.is_empty(), "no video, no keyframes");
+        return;
+    }
+    let gop = u64::from(spec.gop);
+    let expected: Vec<u32> = (0..frames)
+        .step_by(gop as usize)
+        .map(|f| (f * TICKS_PER_FRAME) as u32)
+        .collect();
+    let got: Vec<u32> = s.keyframes.iter().map(|k| k.pts_offset).collect();
+    assert_eq!(got, expected, "keyframe PTS offsets");
+    for k in &s.keyframes {
+        let at = k.byte_offset as usize;
+        assert_eq!(at % PACKET, 0, "keyframe on the packet grid");
+        let packet = &s.payload[at..at + PACKET];
+        assert!(packet[1] & 0x40 != 0, "a keyframe starts a PES");
+        assert!(![0, pmt_pid].contains(&pid(packet)), "a video packet");
+    }
+}
+
 /// Runs `spec` with each target and checks count, durations, flags, bytes and decoding.
 fn check_stream(spec: Spec, targets: &[u64]) {
     if !have_ffmpeg() {
@@ -111,6 +134,7 @@ fn check_stream(spec: Spec, targets: &[u64]) {
             }
             assert_tables_first(s, pmt_pid);
             assert!(s.injected_len >= 2 * PACKET);
+            assert_keyframes(s, &spec, end - starts[i], pmt_pid);
             let path = assert_decodes(dir.path(), &format!("t{target}-{i}.ts"), &s.payload);
             if spec.video {
                 assert!(

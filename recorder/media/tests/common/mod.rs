@@ -232,6 +232,20 @@ pub fn check_invariants(
         assert!(s.payload.len() as u64 <= c.max_segment_bytes, "size limit");
         assert_eq!(s.injected_len % PACKET, 0);
         assert!(s.injected_len <= 12 * PACKET && s.injected_len <= s.payload.len());
+        assert!(s.keyframes.len() <= moment_ring::MAX_KEYFRAMES);
+        assert!(
+            s.keyframes
+                .windows(2)
+                .all(|w| w[0].byte_offset < w[1].byte_offset && w[0].pts_offset < w[1].pts_offset),
+            "keyframes in order"
+        );
+        assert!(
+            s.keyframes
+                .iter()
+                .all(|k| (k.byte_offset as usize) < s.payload.len()
+                    && k.byte_offset as usize % PACKET == 0),
+            "keyframes inside the payload, on the packet grid"
+        );
         out_bytes += (s.payload.len() - s.injected_len) as u64;
     }
     assert_eq!(stats.bytes_in, input_len as u64);
