@@ -391,13 +391,17 @@ check_mdns_upload() {
   echo "moment.local -> $address over mDNS from the phone; the app answers; SAVE made $name; $out"
 }
 
+# station_log: the device-station probe's last samples (seconds, state, SSID, address), so a
+# failure says what the device was doing.
+station_log() { echo "last samples: $(in_guest 10 device-station-log 5 | tr '\n' ';' || true)"; }
+
 # The home access point becomes WPA3-SAE only (management frame protection required): the device
 # must follow with SAE, which a WPA2-only wpa_supplicant configuration cannot.
 check_wpa3_home() {
   local out
   in_guest 40 home-ap wpa3 >/dev/null
   in_guest 40 home-up 30 >/dev/null || { echo "the WPA3 home access point did not start"; return 1; }
-  out="$(in_guest 60 device-station "$HOME_SSID" 60)" || { echo "$out"; return 1; }
+  out="$(in_guest 60 device-station "$HOME_SSID" 60)" || { echo "$out; $(station_log)"; return 1; }
   [[ "$out" == *"(SAE)"* ]] || { echo "not SAE: $out"; return 1; }
   echo "$out"
 }
@@ -442,7 +446,7 @@ check_home_back() {
   start=$SECONDS
   in_guest 40 home-ap wpa3 >/dev/null
   in_guest 40 home-up 30 >/dev/null || { echo "the home access point did not start again"; return 1; }
-  out="$(in_guest 120 device-station "$HOME_SSID" 120)" || { echo "$out"; return 1; }
+  out="$(in_guest 120 device-station "$HOME_SSID" 120)" || { echo "$out; $(station_log)"; return 1; }
   timing "home back to the device rejoined" "$((SECONDS - start)) s (retry every 15 s)"
   echo "$out"
 }

@@ -33,8 +33,22 @@ fail() {
   exit 1
 }
 
-# since START: seconds from START ($EPOCHREALTIME) to now, one decimal.
-since() { awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }'; }
+# Time for deadlines and waits is the time since boot, never the wall clock ($SECONDS,
+# $EPOCHREALTIME): systemd-timesyncd may step the device's clock while the test runs, and a
+# step back would stretch the deadline of a loop running at that moment past the host's probe
+# time-out. boot_time: seconds since boot with hundredths; uptime_s: whole seconds.
+boot_time() {
+  local up
+  read -r up _ </proc/uptime
+  echo "$up"
+}
+uptime_s() {
+  local up
+  up="$(boot_time)"
+  echo "${up%.*}"
+}
+# since START: seconds from START ($(boot_time)) to now, one decimal.
+since() { awk -v s="$1" -v e="$(boot_time)" 'BEGIN { printf "%.1f", e - s }'; }
 
 # device_tool COMMAND...: COMMAND in the recorder's mount namespace: its /tmp is private
 # (PrivateTmp=), and wpa_cli and hostapd_cli get their answers through a socket they make there.
@@ -79,10 +93,10 @@ rsn_pairwise=CCMP"
 
 # Radios, namespaces, the home network and the phone's supplicant (before the recorder starts).
 cmd_stage() {
-  local deadline=$((SECONDS + 30)) phy
+  local deadline=$(($(uptime_s) + 30)) phy
   modprobe mac80211_hwsim radios=3
   until [[ -e /sys/class/net/wlan2 ]]; do
-    ((SECONDS < deadline)) || fail "wlan0..2 did not appear"
+    (($(uptime_s) < deadline)) || fail "wlan0..2 did not appear"
     sleep 0.2
   done
   ip netns add phone
@@ -121,9 +135,9 @@ cmd_home_ap() {
 
 # home-up TIMEOUT: the home access point beacons (hostapd says ENABLED).
 cmd_home_up() {
-  local deadline=$((SECONDS + $1))
+  local deadline=$(($(uptime_s) + $1))
   until hostapd_cli -p "$RUN/home-ap" -i wlan2 status 2>/dev/null | grep -qx 'state=ENABLED'; do
-    ((SECONDS < deadline)) || fail "the home access point is not up after $1 s"
+    (($(uptime_s) < deadline)) || fail "the home access point is not up after $1 s"
     sleep 0.2
   done
 }
@@ -131,8 +145,9 @@ cmd_home_up() {
 # phone-hears SSID TIMEOUT: scans from the phone (explicitly, every round: a disconnected
 # supplicant may not scan by itself) until SSID is in the results; prints the wait.
 cmd_phone_hears() {
-  local ssid="$1" start=$EPOCHREALTIME deadline=$((SECONDS + $2))
-  while ((SECONDS < deadline)); do
+  local ssid="$1" start deadline=$(($(uptime_s) + $2))
+  start="$(boot_time)"
+  while (($(uptime_s) < deadline)); do
     phone_cli scan >/dev/null 2>&1 || true
     sleep 1.5
     if phone_cli scan_results 2>/dev/null | awk -F'\t' -v s="$ssid" '$5 == s { found = 1 } END { exit !found }'; then
@@ -146,8 +161,8 @@ cmd_phone_hears() {
 # phone-mdns NAME TIMEOUT: NAME's IPv4 address as the phone's resolver finds it over mDNS (nss-mdns
 # asking the phone's avahi, which asks on wlan1); prints it.
 cmd_phone_mdns() {
-  local deadline=$((SECONDS + $2)) address=""
-  while ((SECONDS < deadline)); do
+  local deadline=$(($(uptime_s) + $2)) address=""
+  while (($(uptime_s) < deadline)); do
     address="$(systemd-run --quiet --wait --pipe -p NetworkNamespacePath=/run/netns/phone "${PHONE_MDNS[@]}" \
       getent ahostsv4 "$1" 2>/dev/null | awk 'NR == 1 { print $1 }')" || true
     if [[ -n "$address" ]]; then
@@ -161,14 +176,15 @@ cmd_phone_mdns() {
 
 # phone-join SSID PASSPHRASE TIMEOUT: the phone associates (WPA2-PSK); prints the wait.
 cmd_phone_join() {
-  local ssid="$1" pass="$2" start=$EPOCHREALTIME deadline=$((SECONDS + $3)) id state
+  local ssid="$1" pass="$2" start deadline=$(($(uptime_s) + $3)) id state
+  start="$(boot_time)"
   phone_cli remove_network all >/dev/null
   id="$(phone_cli add_network)"
   phone_cli set_network "$id" ssid "\"$ssid\"" >/dev/null
   phone_cli set_network "$id" key_mgmt WPA-PSK >/dev/null
   phone_cli set_network "$id" psk "\"$pass\"" >/dev/null
   phone_cli select_network "$id" >/dev/null
-  while ((SECONDS < deadline)); do
+  while (($(uptime_s) < deadline)); do
     state="$(phone_cli status | sed -n 's/^wpa_state=//p')"
     if [[ "$state" == COMPLETED ]]; then
       echo "the phone joined $ssid (WPA2) after $(since "$start") s"
@@ -201,11 +217,12 @@ cmd_phone_forget() {
 # again within 30 s: under emulation the access point may still drop the phone once just after
 # the handshake (4WAY_HANDSHAKE_TIMEOUT), and the phone's supplicant then joins again.
 cmd_phone_lease() {
-  local start=$EPOCHREALTIME deadline=$((SECONDS + 30))
+  local start deadline=$(($(uptime_s) + 30))
+  start="$(boot_time)"
   rm -f "$RUN/phone-lease"
   until in_phone timeout 10 busybox udhcpc -i wlan1 -t 3 -T 1 -n -q -f -O 114 \
     -s "$HELPERS/phone-dhcp.sh" >>"$RUN/udhcpc.log" 2>&1; do
-    ((SECONDS < deadline)) || fail "no lease within 30 s: $(tail -n 3 "$RUN/udhcpc.log")"
+    (($(uptime_s) < deadline)) || fail "no lease within 30 s: $(tail -n 3 "$RUN/udhcpc.log")"
     sleep 1
   done
   [[ -s "$RUN/phone-lease" ]] || fail "udhcpc wrote no lease"
@@ -224,10 +241,11 @@ cmd_phone_curl() { in_phone curl "$@"; }
 # device-station SSID TIMEOUT: the device's own wpa_supplicant is associated with SSID and
 # wlan0 has an address; prints the wait, the address and the key management used.
 cmd_device_station() {
-  local ssid="$1" start=$EPOCHREALTIME deadline=$((SECONDS + $2)) status="" address=""
-  while ((SECONDS < deadline)); do
+  local ssid="$1" start deadline=$(($(uptime_s) + $2)) status="" address=""
+  start="$(boot_time)"
+  while (($(uptime_s) < deadline)); do
     status="$(device_tool wpa_cli -p "$DEVICE_CTRL" -i wlan0 status 2>/dev/null || true)"
-    address="$(ip -4 -o addr show dev wlan0 | awk '{ print $4; exit }')"
+    address="$(timeout 5 ip -4 -o addr show dev wlan0 | awk '{ print $4; exit }')"
     printf '%s %s %s %s\n' "$(since "$start")" "$(sed -n 's/^wpa_state=//p' <<<"$status")" \
       "$(sed -n 's/^ssid=//p' <<<"$status")" "$address" >>"$RUN/device-station.log"
     if grep -qx 'wpa_state=COMPLETED' <<<"$status" && grep -qx "ssid=$ssid" <<<"$status" &&
@@ -252,8 +270,8 @@ cmd_saved() {
 # device-ntp TIMEOUT: the device's systemd-timesyncd has synchronised with the home network's NTP
 # server (its journal says so); prints the line.
 cmd_device_ntp() {
-  local deadline=$((SECONDS + $1)) line=""
-  while ((SECONDS < deadline)); do
+  local deadline=$(($(uptime_s) + $1)) line=""
+  while (($(uptime_s) < deadline)); do
     line="$(journalctl -b -o cat -u systemd-timesyncd.service | grep -F "Contacted time server $HOME_ADDR:123" | tail -n 1)" || true
     if [[ -n "$line" ]]; then
       echo "$line"
@@ -273,14 +291,14 @@ cmd_memories() { memory_names | wc -l; }
 # phone-save ADDRESS PASSWORD: logs in to the web app at ADDRESS (as moment.local) from the phone
 # and presses SAVE there; prints the new memory's name once the device lists it.
 cmd_phone_save() {
-  local base="http://moment.local" jar="$RUN/phone-cookies" before name deadline=$((SECONDS + 120))
+  local base="http://moment.local" jar="$RUN/phone-cookies" before name deadline=$(($(uptime_s) + 120))
   local curl=(in_phone curl -sf -m 20 --resolve "moment.local:80:$1" -b "$jar" -c "$jar" -H 'X-Moment: 1')
   rm -f "$jar"
   "${curl[@]}" -H 'Content-Type: application/json' --data-binary "{\"password\":\"$2\"}" \
     -o /dev/null "$base/api/login" || fail "login to $base as the wizard's admin failed"
   before="$(memory_names)"
   "${curl[@]}" -X POST -o /dev/null "$base/api/buttons/save" || fail "SAVE from the web app failed"
-  while ((SECONDS < deadline)); do
+  while (($(uptime_s) < deadline)); do
     name="$(comm -13 <(echo "$before") <(memory_names) | head -n 1)"
     if [[ -n "$name" ]] && "${curl[@]}" "$base/api/memories" | grep -qF "\"$name\""; then
       echo "$name"
@@ -293,9 +311,10 @@ cmd_phone_save() {
 
 # uploaded NAME TIMEOUT: NAME arrives on the home WebDAV server, byte for byte the device's.
 cmd_uploaded() {
-  local deadline=$((SECONDS + $2)) start=$EPOCHREALTIME there="" want got
+  local deadline=$(($(uptime_s) + $2)) start there="" want got
+  start="$(boot_time)"
   want="$(sha256sum "$MEMORIES/$1" | cut -d' ' -f1)"
-  while ((SECONDS < deadline)); do
+  while (($(uptime_s) < deadline)); do
     there="$(find "$RUN/webdav" -name "$1" -type f | head -n 1)"
     if [[ -n "$there" ]]; then
       got="$(ip netns exec home curl -sf -m 30 -u "$WEBDAV_USER:$WEBDAV_PASS" \
@@ -346,6 +365,7 @@ phone-lease) cmd_phone_lease ;;
 phone-resolve) cmd_phone_resolve "$2" "$3" ;;
 phone-curl) shift && cmd_phone_curl "$@" ;;
 device-station) cmd_device_station "$2" "$3" ;;
+device-station-log) tail -n "$2" "$RUN/device-station.log" 2>/dev/null || echo "(no device-station log)" ;;
 device-ap) cmd_device_ap ;;
 *) fail "usage: radio.sh stage|home-ap MODE|home-up S|home-webdav|phone-...|device-..." ;;
 esac
