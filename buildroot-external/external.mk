@@ -3,6 +3,7 @@
 include $(BR2_EXTERNAL_MOMENT_PATH)/package/moment-recorder/moment-recorder.mk
 include $(BR2_EXTERNAL_MOMENT_PATH)/package/rclone/rclone.mk
 include $(BR2_EXTERNAL_MOMENT_PATH)/package/hls-js/hls-js.mk
+include $(BR2_EXTERNAL_MOMENT_PATH)/package/mpegts-js/mpegts-js.mk
 
 # U-Boot's compiled-in default environment is board/zero2w/uboot-env.txt: the fragment's
 # CONFIG_DEFAULT_ENV_FILE names this path inside the U-Boot tree (tests/emulated-board/

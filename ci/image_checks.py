@@ -144,11 +144,12 @@ def check_kconfig(br_dir):
     if not re.search(r"^name: MOMENT$", desc, re.M):
         problems.append("buildroot-external/external.desc: the name must be MOMENT")
 
-    # hls.js: the image installs the version web/package.json pins.
-    pinned = json.loads((ROOT / "web" / "package.json").read_text())["dependencies"]["hls.js"]
-    mk = (EXTERNAL / "package" / "hls-js" / "hls-js.mk").read_text()
-    if f"HLS_JS_VERSION = {pinned}" not in mk:
-        problems.append(f"hls-js.mk's version differs from web/package.json's hls.js {pinned}")
+    # The players: the image installs the versions web/package.json pins.
+    pins = json.loads((ROOT / "web" / "package.json").read_text())["dependencies"]
+    for npm_name, package, var in (("hls.js", "hls-js", "HLS_JS"), ("mpegts.js", "mpegts-js", "MPEGTS_JS")):
+        mk = (EXTERNAL / "package" / package / f"{package}.mk").read_text()
+        if f"{var}_VERSION = {pins[npm_name]}" not in mk:
+            problems.append(f"{package}.mk's version differs from web/package.json's {npm_name} {pins[npm_name]}")
 
     print(f"kconfig: {len(files)} files, {selected} upstream packages, {len(ours)} of ours")
     return problems

@@ -5,8 +5,8 @@
 
 use moment_media::source::{SourceEvent, Supervisor};
 use moment_media::{
-    run_capture, segment_queue, system_clock, CaptureEnd, CaptureProgress, CaptureTotals,
-    RecvError, Segmenter, SegmenterConfig,
+    run_capture, segment_queue, system_clock, CaptureEnd, CaptureOutputs, CaptureProgress,
+    CaptureTotals, LiveSink, RecvError, Segmenter, SegmenterConfig,
 };
 use moment_ring::{Device, Ring};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,12 +47,14 @@ pub struct Recording {
     writer: JoinHandle<(WriterTotals, Option<moment_ring::Error>)>,
 }
 
-/// Starts both threads. `on_event` runs on the capture thread for every source event.
+/// Starts both threads. `on_event` runs on the capture thread for every source event; `live`,
+/// when given, gets the bytes for the live view as they are captured.
 pub fn start<D: Device + 'static>(
     mut ring: Ring<D>,
     mut supervisor: Supervisor,
     segmenter_config: SegmenterConfig,
     mut on_event: impl FnMut(SystemTime, SourceEvent) + Send + 'static,
+    live: Option<Arc<dyn LiveSink>>,
 ) -> std::io::Result<Recording> {
     // A segment the ring cannot hold would stop the writer: cut before one slot is full.
     let segmenter_config = segmenter_config.fitting(ring.geometry().max_payload_bytes());
@@ -66,14 +68,18 @@ pub fn start<D: Device + 'static>(
     let capture = thread::Builder::new()
         .name("capture".into())
         .spawn(move || {
+            let outputs = CaptureOutputs {
+                segments: &sender,
+                progress: &capture_progress,
+                live: live.as_deref(),
+            };
             run_capture(
                 &mut supervisor,
                 &mut segmenter,
-                &sender,
+                outputs,
                 &capture_stop,
                 &system_clock,
                 &mut on_event,
-                &capture_progress,
             )
         })?;
     let writer_stop = stop.clone();

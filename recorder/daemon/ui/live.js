@@ -1,7 +1,12 @@
-// The live page: the player (Safari's native HLS, hls.js elsewhere, loaded on demand so the app
-// works without it), live and replay of any moment the ring holds, mark in/out and "save this
-// range", and the big SAVE and UPLOAD buttons, which press the recorder's buttons for as long as
-// they are held, like the physical ones.
+// The live page: the players, live and replay of any moment the ring holds, mark in/out and
+// "save this range", and the big SAVE and UPLOAD buttons, which press the recorder's buttons for
+// as long as they are held, like the physical ones.
+//
+// Live plays /live/stream.ts through mpegts.js (Media Source Extensions, ManagedMediaSource on
+// iOS 17.1+): the camera's bytes as they arrive, under a second behind. Where that cannot run
+// (no MSE, or mpegts.js not installed) live plays the HLS playlist, seconds behind. Replay is
+// always HLS: Safari's native player, hls.js elsewhere. Both players load on demand, so the app
+// works without them.
 
 import { get, getText, post } from './api.js';
 import { lastStatus, onStatus, showError, toast } from './app.js';
@@ -9,6 +14,13 @@ import { clock, duration, span } from './format.js';
 import { Timeline } from './timeline.js';
 
 const HLS_JS = '/vendor/hls.min.js';
+const MPEGTS_JS = '/vendor/mpegts.js';
+const LIVE_STREAM = '/live/stream.ts';
+// The live stream's player keeps this close to the newest frame (seconds), by playing faster.
+const LIVE_TARGET_LATENCY_S = 0.5;
+const LIVE_MAX_LATENCY_S = 1.2;
+// Live video that has not moved on for this long is started again (a frozen picture).
+const LIVE_STALL_MS = 4000;
 // A moment picked this close to the newest recording is watched live.
 const LIVE_EDGE_MS = 20000;
 // How much of the ring one replay playlist covers; playback continues with the next window.
@@ -21,7 +33,11 @@ const $ = (id) => document.getElementById(id);
 let video;
 let timeline;
 let hls = null;
-let hlsLoading = null;
+let tsPlayer = null;
+const loading = {};
+// The live stream's capture time of media time 0 (wall ms), from the server.
+let liveStartMs = null;
+let liveProgress = { t: -1, at: 0 };
 let generation = 0;
 let mode = 'live';
 let replayMap = null; // [{start, dur, pdt}] of the replay playlist (media seconds, wall ms)
@@ -60,6 +76,7 @@ export function init() {
   video.addEventListener('ended', onEnded);
   video.addEventListener('error', onNativeError);
   video.addEventListener('playing', () => { retries = 0; message(''); });
+  document.addEventListener('visibilitychange', onVisibility);
   video.addEventListener('pause', () => { $('play-pause').textContent = '▶'; });
   video.addEventListener('play', () => { $('play-pause').textContent = '❚❚'; });
   holdable($('btn-save'), 'save');
@@ -92,20 +109,23 @@ function message(text) {
 
 // ---- the player ----
 
-function loadHlsJs() {
-  if (window.Hls) return Promise.resolve(window.Hls);
-  if (!hlsLoading) {
-    hlsLoading = new Promise((resolve) => {
+// A player's script, loaded once; resolves to its global (`name` on window) or null.
+function loadScript(src, name) {
+  if (window[name]) return Promise.resolve(window[name]);
+  if (!loading[src]) {
+    loading[src] = new Promise((resolve) => {
       const script = document.createElement('script');
       const timer = setTimeout(() => resolve(null), 15000);
-      script.src = HLS_JS;
-      script.onload = () => { clearTimeout(timer); resolve(window.Hls || null); };
+      script.src = src;
+      script.onload = () => { clearTimeout(timer); resolve(window[name] || null); };
       script.onerror = () => { clearTimeout(timer); resolve(null); };
       document.head.append(script);
     });
   }
-  return hlsLoading;
+  return loading[src];
 }
+
+const loadHlsJs = () => loadScript(HLS_JS, 'Hls');
 
 function stopPlayer() {
   generation += 1;
@@ -113,8 +133,106 @@ function stopPlayer() {
     hls.destroy();
     hls = null;
   }
+  if (tsPlayer) {
+    const old = tsPlayer;
+    tsPlayer = null;
+    try {
+      old.pause();
+      old.unload();
+      old.detachMediaElement();
+      old.destroy();
+    } catch {
+      // A player torn down mid-start may refuse; it is dropped either way.
+    }
+  }
+  liveStartMs = null;
+  video.dataset.player = '';
   video.removeAttribute('src');
   video.load();
+}
+
+// The live stream through mpegts.js; false when this browser cannot (the caller plays HLS).
+async function playLiveStream() {
+  const mpegts = await loadScript(MPEGTS_JS, 'mpegts');
+  if (!mpegts || !mpegts.getFeatureList().mseLivePlayback) return false;
+  stopPlayer();
+  const mine = generation;
+  let startMs = null;
+  try {
+    // The stream's first frame's capture time, for the playhead; the player reads the stream.
+    const head = await fetch(LIVE_STREAM, { method: 'HEAD', credentials: 'same-origin' });
+    if (head.status === 401) {
+      window.dispatchEvent(new Event('moment:logged-out'));
+      return true;
+    }
+    if (!head.ok) throw new Error(`${head.status}`);
+    startMs = Number(head.headers.get('x-moment-capture-start-ms'));
+  } catch {
+    // Not ready (no picture yet) or the recorder is restarting: try again shortly.
+    if (mine === generation) retryLive('Waiting for the camera…');
+    return true;
+  }
+  if (mine !== generation) return true;
+  const player = mpegts.createPlayer({ type: 'mpegts', isLive: true, url: LIVE_STREAM }, {
+    enableWorker: false,
+    enableStashBuffer: false,
+    liveSync: true,
+    liveSyncTargetLatency: LIVE_TARGET_LATENCY_S,
+    liveSyncMaxLatency: LIVE_MAX_LATENCY_S,
+    liveSyncPlaybackRate: 1.2,
+    autoCleanupSourceBuffer: true,
+    autoCleanupMaxBackwardDuration: 30,
+    autoCleanupMinBackwardDuration: 15,
+  });
+  tsPlayer = player;
+  video.dataset.player = 'mpegts';
+  const over = (why) => {
+    if (player !== tsPlayer) return;
+    retryLive(why);
+  };
+  player.on(mpegts.Events.ERROR, (type, detail, info) => {
+    if (info && info.code === 401) {
+      window.dispatchEvent(new Event('moment:logged-out'));
+      return;
+    }
+    over(type === mpegts.ErrorTypes.NETWORK_ERROR
+      ? 'The connection to the recorder dropped; retrying…'
+      : 'The video stream broke off; retrying…');
+  });
+  // The server ends the stream when the camera starts over or stops: connect again.
+  player.on(mpegts.Events.LOADING_COMPLETE, () => over(''));
+  // The stream the player reads starts at the keyframe the HEAD request saw, unless a newer one
+  // came in between (a second later at most): close enough for the playhead and the marks.
+  liveStartMs = Number.isFinite(startMs) && startMs > 0 ? startMs : null;
+  player.attachMediaElement(video);
+  player.load();
+  liveProgress = { t: -1, at: performance.now() };
+  video.play().catch(() => {});
+  return true;
+}
+
+// The live stream ended or failed: start it again after a pause that grows with the failures,
+// a bounded number of times.
+function retryLive(why) {
+  const mine = generation;
+  if (retries >= MAX_RETRIES) {
+    message('Playback stopped. Press LIVE to try again.');
+    stopPlayer();
+    return;
+  }
+  retries += 1;
+  if (why) message(why);
+  setTimeout(() => {
+    if (mine === generation && mode === 'live' && visible) goLive(false);
+  }, Math.min(3000, 300 * retries));
+}
+
+// A phone's screen off (or another app) stops the live stream; back on, live starts again at
+// the newest frame instead of playing the minutes it missed.
+function onVisibility() {
+  if (!visible || mode !== 'live') return;
+  if (document.hidden) stopPlayer();
+  else goLive(true);
 }
 
 // Plays `url` from `startS` seconds (null: the live edge). Safari and iOS use their own HLS;
@@ -144,7 +262,7 @@ async function play(url, startS) {
 // The browser's own player failed (hls.js reports through its own events): start again where we
 // were, a bounded number of times.
 function onNativeError() {
-  if (hls || !video.getAttribute('src')) return;
+  if (hls || tsPlayer || !video.getAttribute('src')) return;
   if (retries >= MAX_RETRIES) {
     message('Playback stopped. Press LIVE to try again.');
     return;
@@ -210,6 +328,7 @@ function wallNow() {
     const seg = replayMap.find((s) => t < s.start + s.dur) || replayMap[replayMap.length - 1];
     return seg.pdt + (t - seg.start) * 1000;
   }
+  if (tsPlayer && liveStartMs !== null) return liveStartMs + video.currentTime * 1000;
   if (hls && hls.playingDate) return hls.playingDate.getTime();
   if (typeof video.getStartDate === 'function') {
     const start = video.getStartDate().getTime();
@@ -245,13 +364,15 @@ function offsetFor(map, t) {
 }
 
 // `fresh`: a person asked for it, so the retry budget starts over.
-function goLive(fresh = true) {
+async function goLive(fresh = true) {
   mode = 'live';
   replayMap = null;
   if (fresh) retries = 0;
-  message('');
+  if (fresh) message('');
   renderMode();
-  play('/hls/live.m3u8', null);
+  const mine = ++generation;
+  if (await playLiveStream()) return;
+  if (mine === generation) play('/hls/live.m3u8', null);
 }
 
 // Watch the moment `t` (wall ms): within the loaded replay window by seeking, else a new window.
@@ -330,6 +451,7 @@ function renderMode() {
 }
 
 function tick() {
+  watchLive();
   const now = wallNow();
   if (now !== null) {
     lastWall = now;
@@ -339,6 +461,18 @@ function tick() {
   const behind = now !== null && timeline.to ? (timeline.to - now) / 1000 : null;
   $('mode-badge').textContent = mode === 'live' ? 'LIVE' : `REPLAY −${span(Math.max(0, behind ?? 0))}`;
   $('play-time').textContent = now !== null ? clock(now) : '';
+}
+
+// A live stream whose picture stopped moving (a frozen or black video) is started again.
+function watchLive() {
+  if (!tsPlayer || mode !== 'live' || video.paused) return;
+  const now = performance.now();
+  if (video.currentTime !== liveProgress.t) {
+    liveProgress = { t: video.currentTime, at: now };
+  } else if (now - liveProgress.at > LIVE_STALL_MS) {
+    liveProgress = { t: -1, at: now };
+    retryLive('The picture stopped; reconnecting…');
+  }
 }
 
 // ---- the ring's timeline and the memories on it ----

@@ -3,6 +3,7 @@
 //! queue drops and counts instead), so a stalled SD card cannot back up into the camera's pipe,
 //! and it turns every source restart into a closed segment and a DISCONTINUITY flag.
 
+use crate::live::LiveSink;
 use crate::queue::{SegmentSender, Sent};
 use crate::segment::{Clock, Segment};
 use crate::segmenter::Segmenter;
@@ -61,18 +62,39 @@ pub enum CaptureEnd {
     WriterGone,
 }
 
+/// Where the capture loop's results go.
+pub struct CaptureOutputs<'a> {
+    /// Finished segments, towards the ring writer.
+    pub segments: &'a SegmentSender,
+    /// The loop's counters, as it goes.
+    pub progress: &'a CaptureProgress,
+    /// When given, what each read committed, at once (the live view).
+    pub live: Option<&'a dyn LiveSink>,
+}
+
 /// Runs until `stop` is set, the source finishes or the writer goes away; then closes the last
-/// segment and hands it over. `clock` reads the clocks; `on_event` hears about restarts;
-/// `progress` counts as it goes.
+/// segment and hands it over. `clock` reads the clocks; `on_event` hears about restarts.
 pub fn run_capture(
     supervisor: &mut Supervisor,
     segmenter: &mut Segmenter,
-    sender: &SegmentSender,
+    outputs: CaptureOutputs,
     stop: &AtomicBool,
     clock: &dyn Fn() -> Clock,
     on_event: &mut dyn FnMut(SystemTime, SourceEvent),
-    progress: &CaptureProgress,
 ) -> CaptureEnd {
+    let CaptureOutputs {
+        segments: sender,
+        progress,
+        live,
+    } = outputs;
+    if live.is_some() {
+        segmenter.enable_live();
+    }
+    let publish = |segmenter: &mut Segmenter| {
+        if let (Some(sink), Some(chunk)) = (live, segmenter.take_live()) {
+            sink.publish(&chunk);
+        }
+    };
     let mut buf = vec![0u8; READ_CHUNK];
     let end = loop {
         if stop.load(Ordering::Relaxed) {
@@ -99,11 +121,14 @@ pub fn run_capture(
             }
             Polled::Finished => break CaptureEnd::SourceFinished,
         };
+        publish(segmenter);
         if !hand_over(segments, sender, progress) {
             break CaptureEnd::WriterGone;
         }
     };
-    hand_over(segmenter.finish(clock()), sender, progress);
+    let last = segmenter.finish(clock());
+    publish(segmenter);
+    hand_over(last, sender, progress);
     end
 }
 

@@ -7,6 +7,7 @@
 use crate::config::{ConfigError, SegmenterConfig};
 use crate::framer::{self, Framer};
 use crate::h264::{AccessUnitKind, AccessUnitScanner};
+use crate::live::{LiveChunk, LiveMark};
 use crate::pes::{parse_pes_header, pts_diff, TICKS_PER_SECOND};
 use crate::psi::{Program, PsiTracker};
 use crate::segment::{Builder, Clock, End, Segment};
@@ -77,6 +78,8 @@ struct Core {
     frame_ticks: Option<u64>,
     stats: Stats,
     out: Vec<Segment>,
+    /// What this push committed, for live viewers; `None` unless `enable_live` was called.
+    live: Option<LiveChunk>,
 }
 
 /// Packets from a video PES start, held until the access unit's kind is known.
@@ -119,6 +122,7 @@ impl Segmenter {
             frame_ticks: None,
             stats: Stats::default(),
             out: Vec::new(),
+            live: None,
         };
         Ok(Segmenter {
             framer: Framer::new(Clock::default()),
@@ -143,6 +147,7 @@ impl Segmenter {
         self.framer
             .finish(&mut |p, clock, skipped| core.on_packet(p, clock, skipped));
         core.flush(now);
+        core.live_restart();
         std::mem::take(&mut self.core.out)
     }
 
@@ -152,6 +157,21 @@ impl Segmenter {
         let segments = self.finish(now);
         self.core.current.set_flag(flags::DISCONTINUITY);
         segments
+    }
+
+    /// From now on, keeps what each push commits for `take_live` (the live view's feed).
+    pub fn enable_live(&mut self) {
+        self.core.live.get_or_insert_with(LiveChunk::default);
+    }
+
+    /// What was committed since the last call (bytes and marks), if anything; bounded by what
+    /// one push or finish can commit. `None` when live is not enabled or nothing happened.
+    pub fn take_live(&mut self) -> Option<LiveChunk> {
+        let live = self.core.live.as_mut()?;
+        if live.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(live))
     }
 
     pub fn stats(&self) -> Stats {
@@ -266,6 +286,21 @@ impl Core {
         }
         let mono_us = held.clock.mono_us;
         if held.pts_jump {
+            self.live_restart();
+        }
+        if idr {
+            if let Some(live) = self.live.as_mut() {
+                live.marks.push(LiveMark::Keyframe {
+                    offset: live.bytes.len(),
+                    tables: self.psi.table_packets(),
+                    utc_us: held.clock.utc_us,
+                });
+            }
+        }
+        if let Some(live) = self.live.as_mut() {
+            live.bytes.extend_from_slice(&held.bytes);
+        }
+        if held.pts_jump {
             if self.current.video_seen() {
                 self.cut(false, None, mono_us);
             }
@@ -306,6 +341,7 @@ impl Core {
             // No video: audio PES starts are the only cut points, and every cut is forced.
             reference_pts = parse_pes_header(header.payload(packet)).and_then(|h| h.pts);
             if self.note_reference_pts(reference_pts) {
+                self.live_restart();
                 self.cut(true, None, arrival.clock.mono_us);
                 self.current.set_flag(flags::DISCONTINUITY);
             } else if let Some(elapsed) = reference_pts.and_then(|p| self.current.pts_elapsed_us(p))
@@ -333,11 +369,24 @@ impl Core {
             self.current.set_flag(flags::DISCONTINUITY);
         }
         self.current.add_cc_errors(u32::from(arrival.cc_error));
+        if let Some(live) = self.live.as_mut() {
+            live.bytes.extend_from_slice(packet);
+        }
         let psi = &self.psi;
         self.current
             .append(packet, arrival.clock, || psi.table_packets());
         if audio_reference {
             self.current.note_reference(reference_pts, None);
+        }
+    }
+
+    /// Live viewers must start over at what is committed next.
+    fn live_restart(&mut self) {
+        if let Some(live) = self.live.as_mut() {
+            let offset = live.bytes.len();
+            if live.marks.last() != Some(&LiveMark::Restart { offset }) {
+                live.marks.push(LiveMark::Restart { offset });
+            }
         }
     }
 

@@ -11,12 +11,13 @@ use moment_media::source::{
     READ_CHUNK,
 };
 use moment_media::{
-    run_capture, segment_queue, system_clock, CaptureEnd, CaptureProgress, RecvError, Segmenter,
-    SegmenterConfig,
+    run_capture, segment_queue, system_clock, CaptureEnd, CaptureOutputs, CaptureProgress,
+    LiveChunk, LiveMark, LiveSink, RecvError, Segmenter, SegmenterConfig,
 };
 use moment_ring::flags;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Polls until `until` says stop or `limit` passes; returns the events seen.
@@ -61,6 +62,33 @@ fn short_clip() -> PathBuf {
     path
 }
 
+/// Keeps every live chunk, merged into one with offsets from the start.
+#[derive(Default)]
+struct LiveLog(Mutex<LiveChunk>);
+
+impl LiveSink for LiveLog {
+    fn publish(&self, chunk: &LiveChunk) {
+        assert!(!chunk.is_empty(), "empty chunks are not published");
+        let mut all = self.0.lock().unwrap();
+        let base = all.bytes.len();
+        all.bytes.extend_from_slice(&chunk.bytes);
+        all.marks.extend(chunk.marks.iter().map(|m| match m {
+            LiveMark::Keyframe {
+                offset,
+                tables,
+                utc_us,
+            } => LiveMark::Keyframe {
+                offset: base + offset,
+                tables: tables.clone(),
+                utc_us: *utc_us,
+            },
+            LiveMark::Restart { offset } => LiveMark::Restart {
+                offset: base + offset,
+            },
+        }));
+    }
+}
+
 #[test]
 fn test_pattern_is_segmented_with_video_and_audio() {
     if !have_ffmpeg() {
@@ -88,16 +116,21 @@ fn test_pattern_is_segmented_with_video_and_audio() {
     let started = Instant::now();
     let mut events = Vec::new();
     let mut segments = Vec::new();
+    let live = LiveLog::default();
     std::thread::scope(|scope| {
         let capture = scope.spawn(|| {
+            let outputs = CaptureOutputs {
+                segments: &sender,
+                progress: &progress,
+                live: Some(&live),
+            };
             run_capture(
                 &mut supervisor,
                 &mut segmenter,
-                &sender,
+                outputs,
                 &stop,
                 &system_clock,
                 &mut |_, e| events.push(e),
-                &progress,
             )
         });
         // Two whole segments need a bit over 4 s of live video; give a slow machine 30 s.
@@ -153,6 +186,60 @@ fn test_pattern_is_segmented_with_video_and_audio() {
             "{codecs}"
         );
     }
+    check_live_feed(&live.0.into_inner().unwrap(), &segments);
+}
+
+/// The live feed carried the segments' own bytes, in order, marked every keyframe a segment
+/// starts with, decodes from a keyframe in the middle given the tables, and ended with a restart
+/// when capture stopped.
+fn check_live_feed(live: &LiveChunk, segments: &[moment_media::Segment]) {
+    let stored: Vec<u8> = segments
+        .iter()
+        .flat_map(|s| s.payload[s.injected_len..].iter().copied())
+        .collect();
+    assert!(live.bytes.starts_with(&stored), "the ring's bytes, live");
+    assert!(
+        live.marks
+            .windows(2)
+            .all(|w| w[0].offset() <= w[1].offset()),
+        "marks in order"
+    );
+    assert!(
+        matches!(live.marks.last(), Some(LiveMark::Restart { offset }) if *offset == live.bytes.len()),
+        "stopping ends the feed: {:?}",
+        live.marks.last()
+    );
+    let keyframes: Vec<(usize, &Vec<u8>)> = live
+        .marks
+        .iter()
+        .filter_map(|m| match m {
+            LiveMark::Keyframe { offset, tables, .. } => Some((*offset, tables)),
+            LiveMark::Restart { .. } => None,
+        })
+        .collect();
+    let mut segment_start = 0;
+    for segment in segments {
+        assert!(
+            keyframes.iter().any(|(at, _)| *at >= segment_start
+                && *at < segment_start + segment.payload.len() - segment.injected_len),
+            "a keyframe inside every segment"
+        );
+        segment_start += segment.payload.len() - segment.injected_len;
+    }
+    let (at, tables) = keyframes[keyframes.len() / 2];
+    assert_eq!(at % 188, 0, "on the packet grid");
+    assert!(
+        tables.len() >= 2 * 188 && tables[1] & 0x1F == 0 && tables[2] == 0,
+        "PAT first"
+    );
+    let mut joined = tables.clone();
+    joined.extend_from_slice(&live.bytes[at..]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::assert_decodes(dir.path(), "live.ts", &joined);
+    assert!(
+        common::first_video_frame_is_key(&path),
+        "a viewer starts on a keyframe"
+    );
 }
 
 #[test]
@@ -302,14 +389,19 @@ fn capture_stops_when_the_writer_is_gone() {
     let mut segmenter = Segmenter::new(SegmenterConfig::default()).unwrap();
     let stop = AtomicBool::new(false);
     let started = Instant::now();
+    let progress = CaptureProgress::default();
+    let outputs = CaptureOutputs {
+        segments: &sender,
+        progress: &progress,
+        live: None,
+    };
     let end = run_capture(
         &mut supervisor,
         &mut segmenter,
-        &sender,
+        outputs,
         &stop,
         &system_clock,
         &mut |_, _| {},
-        &CaptureProgress::default(),
     );
     assert_eq!(end, CaptureEnd::WriterGone);
     assert!(started.elapsed() < Duration::from_secs(20));

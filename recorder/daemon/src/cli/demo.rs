@@ -28,6 +28,16 @@ pub struct DemoArgs {
         default_value = "web/node_modules/hls.js/dist/hls.min.js"
     )]
     hls_js: PathBuf,
+    /// mpegts.js for the live view under a second behind (`bash ci/demo.sh` installs it).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "web/node_modules/mpegts.js/dist/mpegts.js"
+    )]
+    mpegts_js: PathBuf,
+    /// Burn the capture time into the test pattern (the live-latency benchmark reads it back).
+    #[arg(long)]
+    burn_clock: bool,
 }
 
 pub fn run(args: DemoArgs) -> Result<Outcome> {
@@ -46,17 +56,33 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
             ring.display()
         );
     }
-    let hls_js = args.hls_js.canonicalize().unwrap_or_else(|_| {
-        eprintln!(
-            "demo: {} is missing (npm ci in web/ installs it): the live view will need Safari",
-            args.hls_js.display()
-        );
-        PathBuf::new()
-    });
+    let installed = |path: &Path, without: &str| {
+        path.canonicalize().unwrap_or_else(|_| {
+            eprintln!(
+                "demo: {} is missing (npm ci in web/ installs it): {without}",
+                path.display()
+            );
+            PathBuf::new()
+        })
+    };
+    let hls_js = installed(&args.hls_js, "the live view will need Safari");
+    let mpegts_js = installed(
+        &args.mpegts_js,
+        "the live view will play HLS, seconds behind",
+    );
     let config = dir.join("config.toml");
+    if config.exists() && args.burn_clock {
+        eprintln!(
+            "demo: {} exists and is kept: --burn-clock applies to a new demo directory",
+            config.display()
+        );
+    }
     if !config.exists() {
-        std::fs::write(&config, demo_config(&dir, &ring, &hls_js))
-            .with_context(|| format!("writing {}", config.display()))?;
+        std::fs::write(
+            &config,
+            demo_config(&dir, &ring, &hls_js, &mpegts_js, args.burn_clock),
+        )
+        .with_context(|| format!("writing {}", config.display()))?;
     }
     let socket = dir.join("control.sock");
     eprintln!(
@@ -110,17 +136,24 @@ fn make_ring(path: &Path, size: u64) -> Result<()> {
 /// A configuration for a machine without a camera or buttons; short save steps so a visitor sees
 /// a memory without waiting three minutes. USB sticks only when named (`moment-recorder usb
 /// attach`): a laptop's own disks are never mounted by the demo.
-fn demo_config(dir: &Path, ring: &Path, hls_js: &Path) -> String {
+fn demo_config(
+    dir: &Path,
+    ring: &Path,
+    hls_js: &Path,
+    mpegts_js: &Path,
+    burn_clock: bool,
+) -> String {
     format!(
         "# Written by `moment-recorder demo`; every key is described in docs/config.md.\n\
          [ring]\ndevice = {ring:?}\n\n\
          [source]\nkind = \"test\"\n\n\
-         [source.test]\nwidth = 640\nheight = 360\nbitrate = 1000000\n\n\
+         [source.test]\nwidth = 640\nheight = 360\nbitrate = 1000000\nclock = {burn_clock}\n\n\
          [memories]\ndir = {memories:?}\nmin_free_mib = 64\n\n\
          [state]\ndir = {state:?}\n\n\
          [control]\nsocket = {socket:?}\n\n\
          [buttons]\nbackend = \"simulated\"\nsave_step_s = 30.0\nhold_step_s = 3.0\n\n\
-         [web]\nlisten = \"127.0.0.1:8080\"\npassword_hash = {hash:?}\nhls_js = {hls_js:?}\n\n\
+         [web]\nlisten = \"127.0.0.1:8080\"\npassword_hash = {hash:?}\nhls_js = {hls_js:?}\n\
+         mpegts_js = {mpegts_js:?}\n\n\
          [network]\nbackend = \"simulated\"\nrun_dir = {run:?}\navahi_dir = {avahi:?}\npreseed = \"\"\n\n\
          [usb]\nbackend = \"manual\"\nmount_dir = {usb:?}\n\n\
          [upload]\nremote = \"\"\n",
@@ -130,6 +163,7 @@ fn demo_config(dir: &Path, ring: &Path, hls_js: &Path) -> String {
         socket = dir.join("control.sock").display().to_string(),
         hash = crate::web::hash_password(DEMO_PASSWORD),
         hls_js = hls_js.display().to_string(),
+        mpegts_js = mpegts_js.display().to_string(),
         run = dir.join("network").display().to_string(),
         avahi = dir.join("avahi").display().to_string(),
         usb = dir.join("usb").display().to_string(),

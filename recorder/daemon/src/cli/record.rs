@@ -106,7 +106,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     signals::install_stop_handlers().context("installing the SIGINT/SIGTERM handlers")?;
     let label = source.describe();
     let supervisor = Supervisor::new(source, supervisor_config);
-    let recording = recording::start(ring, supervisor, segmenter_config, log_event)
+    let recording = recording::start(ring, supervisor, segmenter_config, log_event, None)
         .context("starting the capture and ring-writer threads")?;
     eprintln!("record: recording from {label}; stop with Ctrl-C");
     wait_for_stop(&recording, args.duration);

@@ -48,6 +48,9 @@ pub struct WebConfig {
     /// hls.js (`dist/hls.min.js` of its npm package) for browsers without native HLS; empty = none
     /// (the app still works, the live view then needs Safari).
     pub hls_js: PathBuf,
+    /// mpegts.js (`dist/mpegts.js` of its npm package) for the live view under a second behind;
+    /// empty = none (live then plays HLS, seconds further behind).
+    pub mpegts_js: PathBuf,
 }
 
 impl Default for WebConfig {
@@ -56,6 +59,7 @@ impl Default for WebConfig {
             listen: "0.0.0.0:80".into(),
             password_hash: String::new(),
             hls_js: PathBuf::from("/usr/share/moment-recorder/www/hls.min.js"),
+            mpegts_js: PathBuf::from("/usr/share/moment-recorder/www/mpegts.js"),
         }
     }
 }

@@ -139,6 +139,8 @@ pub struct TestSection {
     /// Frames between keyframes; 0 means one second of frames.
     pub gop: u32,
     pub audio: bool,
+    /// Burns the capture time into the picture (for the live-latency benchmark).
+    pub clock: bool,
 }
 
 impl Default for TestSection {
@@ -152,6 +154,7 @@ impl Default for TestSection {
             bitrate: d.bitrate,
             gop: 0,
             audio: d.audio,
+            clock: d.clock,
         }
     }
 }
@@ -218,6 +221,7 @@ impl SourceConfig {
                     bitrate: t.bitrate,
                     gop: if t.gop == 0 { t.fps } else { t.gop },
                     audio: t.audio,
+                    clock: t.clock,
                 };
                 config.validate().map_err(|e| key_error("source.test", e))?;
                 Box::new(config.source())

@@ -61,6 +61,8 @@ struct Shared {
     capture: Arc<moment_media::CaptureProgress>,
     /// Hands the capture thread a new source (video settings).
     swap: SourceSwap,
+    /// The live view's feed, published by the capture thread.
+    live: Arc<crate::web::LiveHub>,
     settings: settings::LiveSettings,
     saves_running: std::sync::atomic::AtomicUsize,
     runtime: tokio::runtime::Handle,
@@ -139,8 +141,15 @@ async fn daemon(config: Config) -> Result<()> {
         board.event("preseed", message);
     }
     let events = EventSink::default();
-    let recording = recording::start(ring, supervisor, segmenter, events.callback())
-        .context("starting the recording threads")?;
+    let live = Arc::new(crate::web::LiveHub::default());
+    let recording = recording::start(
+        ring,
+        supervisor,
+        segmenter,
+        events.callback(),
+        Some(live.clone()),
+    )
+    .context("starting the recording threads")?;
     let (buttons, mut button_events) =
         ButtonsTask::start(&config.buttons).context("starting the buttons")?;
     let led = buttons.led();
@@ -176,6 +185,7 @@ async fn daemon(config: Config) -> Result<()> {
         source_label: std::sync::Mutex::new(source_label),
         capture: recording.progress_handle(),
         swap,
+        live,
         saves_running: Default::default(),
         runtime: tokio::runtime::Handle::current(),
         updater: std::sync::OnceLock::new(),

@@ -35,9 +35,13 @@ pub(super) async fn start(shared: &Arc<Shared>) -> Option<tokio::task::JoinHandl
             },
         );
     }
-    let mut media = crate::web::WebState::new(shared.reader.clone(), shared.memories.clone());
+    let mut media = crate::web::WebState::new(shared.reader.clone(), shared.memories.clone())
+        .with_live(shared.live.clone());
     if !web.hls_js.as_os_str().is_empty() {
         media = media.with_hls_js(web.hls_js.clone());
+    }
+    if !web.mpegts_js.as_os_str().is_empty() {
+        media = media.with_mpegts_js(web.mpegts_js.clone());
     }
     let control: Arc<dyn crate::web::Control> = Arc::new(WebControl(shared.clone()));
     let setup = shared.network.as_ref().map(|_| {

@@ -15,6 +15,7 @@ mod api;
 mod auth;
 mod error;
 mod hls;
+mod live;
 mod memories;
 mod playlist;
 mod range;
@@ -35,6 +36,7 @@ pub use auth::{
     MAX_PASSWORD_BYTES, MAX_SESSIONS, SESSION_COOKIE, SESSION_IDLE, SESSION_MAX_AGE,
 };
 pub use error::ApiError;
+pub use live::{LiveHub, LIVE_IDLE, MAX_LIVE_VIEWERS};
 pub use playlist::{format_program_date_time, parse_time_param, LIVE_WINDOW, MAX_RANGE_SEGMENTS};
 pub use range::{parse_range, ByteRange, RangeRequest};
 pub use server::{
@@ -43,7 +45,7 @@ pub use server::{
 };
 pub use setup::{AdminSaved, Pending, Setup, SetupError, SetupForm, MIN_ADMIN_PASSWORD};
 pub use timeline::{Timeline, MAX_TIMELINE_SPANS};
-pub use ui::HLS_JS_URL;
+pub use ui::{Players, HLS_JS_URL, MPEGTS_JS_URL};
 pub use update::Updates;
 
 use crate::memories::MemoryStore;
@@ -71,8 +73,9 @@ pub struct WebState {
     pub(crate) ring: RingReader<FileDevice>,
     pub(crate) memories: Arc<MemoryStore>,
     pub(crate) segment_reads: Arc<Semaphore>,
-    /// hls.js, installed from its npm package (`web.hls_js`); the app works without it.
-    pub(crate) hls_js: Option<PathBuf>,
+    /// hls.js and mpegts.js, installed from their npm packages; the app works without them.
+    pub(crate) players: Players,
+    pub(crate) live: Option<Arc<LiveHub>>,
 }
 
 impl WebState {
@@ -81,13 +84,25 @@ impl WebState {
             ring,
             memories,
             segment_reads: Arc::new(Semaphore::new(MAX_SEGMENT_READS)),
-            hls_js: None,
+            players: Players::default(),
+            live: None,
         }
+    }
+
+    /// Serves `/live/stream.ts` from what the recording publishes into `hub`.
+    pub fn with_live(mut self, hub: Arc<LiveHub>) -> WebState {
+        self.live = Some(hub);
+        self
     }
 
     /// Serves `path` as hls.js at [`HLS_JS_URL`].
     pub fn with_hls_js(mut self, path: PathBuf) -> WebState {
-        self.hls_js = Some(path);
+        self.players.hls_js = Some(path);
+        self
+    }
+
+    pub fn with_mpegts_js(mut self, path: PathBuf) -> WebState {
+        self.players.mpegts_js = Some(path);
         self
     }
 }
@@ -107,7 +122,7 @@ pub fn router_with_setup(
     setup: Option<Arc<dyn Setup>>,
 ) -> Router {
     let auth = Arc::new(auth::AuthState::new(auth, setup.clone()));
-    let ui = ui::routes(media.hls_js.clone());
+    let ui = ui::routes(media.players.clone());
     let updates = control.updates();
     let mut router = media_routes(media)
         .merge(api::routes(control, auth.clone()))
@@ -129,6 +144,7 @@ pub fn media_routes(state: WebState) -> Router {
         .route("/hls/live.m3u8", get(hls::live))
         .route("/hls/range.m3u8", get(hls::range))
         .route("/hls/segment/{file}", get(hls::segment))
+        .route("/live/stream.ts", get(live::stream))
         .route("/api/timeline", get(timeline::timeline))
         .route("/api/memories", get(memories::list))
         .route(

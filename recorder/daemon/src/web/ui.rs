@@ -1,8 +1,10 @@
 //! The web app itself: a few static files compiled into the binary (no build step, nothing to
-//! lose on a read-only root) and hls.js, which is installed from its npm package at build time
-//! (never committed) and read from `web.hls_js`. These are the only routes served without a
-//! session: the app must load to show the login form. When hls.js is missing the app still loads
-//! and shows the status; only the live view needs a player (or Safari's native HLS).
+//! lose on a read-only root) and the two players, which are installed from their npm packages at
+//! build time (never committed): hls.js (`web.hls_js`, scroll-back and the live fallback) and
+//! mpegts.js (`web.mpegts_js`, the low-latency live view). These are the only routes served
+//! without a session: the app must load to show the login form. When a player is missing the app
+//! still loads and shows the status; the live view falls back to the other player, or to
+//! Safari's native HLS.
 
 use super::error::ApiError;
 use axum::body::Body;
@@ -17,8 +19,17 @@ use tokio_util::io::ReaderStream;
 
 /// The path of hls.js on the server, where the app's `<script>` asks for it.
 pub const HLS_JS_URL: &str = "/vendor/hls.min.js";
-/// Largest hls.js file served (the minified build is about 500 KiB).
-const MAX_HLS_JS_BYTES: u64 = 4 << 20;
+/// The path of mpegts.js on the server.
+pub const MPEGTS_JS_URL: &str = "/vendor/mpegts.js";
+/// Largest player file served (the builds are 300 to 500 KiB).
+const MAX_PLAYER_BYTES: u64 = 4 << 20;
+
+/// Where the players' files are on this recorder (`None`: not installed).
+#[derive(Clone, Debug, Default)]
+pub struct Players {
+    pub hls_js: Option<PathBuf>,
+    pub mpegts_js: Option<PathBuf>,
+}
 
 /// What the browser may do with our pages: only this server's scripts, styles and media (hls.js
 /// feeds the video element and its worker through blob: URLs), never inside another site's frame.
@@ -66,6 +77,7 @@ static ASSETS: &[Asset] = &[
 pub fn is_public(path: &str) -> bool {
     path == "/"
         || path == HLS_JS_URL
+        || path == MPEGTS_JS_URL
         || path
             .strip_prefix("/ui/")
             .is_some_and(|name| find(name).is_some())
@@ -75,13 +87,15 @@ fn find(name: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.name == name)
 }
 
-/// `/`, `/ui/{file}` and [`HLS_JS_URL`]; `hls_js` is the file to serve there, if any.
-pub fn routes(hls_js: Option<PathBuf>) -> Router {
+/// `/`, `/ui/{file}`, [`HLS_JS_URL`] and [`MPEGTS_JS_URL`] (from `players`).
+pub fn routes(players: Players) -> Router {
+    let players = Arc::new(players);
     Router::new()
         .route("/", get(index))
         .route("/ui/{file}", get(file))
         .route(HLS_JS_URL, get(hls))
-        .with_state(Arc::new(hls_js))
+        .route(MPEGTS_JS_URL, get(mpegts))
+        .with_state(players)
 }
 
 async fn index(headers: HeaderMap) -> Response {
@@ -153,28 +167,42 @@ fn etag_of(asset: &'static Asset) -> HeaderValue {
 }
 
 /// `GET /vendor/hls.min.js`: streamed from `web.hls_js`; 404 when it is not installed.
-async fn hls(State(path): State<Arc<Option<PathBuf>>>) -> Response {
-    let missing = || {
-        ApiError::not_found(
-            "hls.js is not installed on this recorder; the live view needs a browser with \
-             native HLS (Safari)",
-        )
-        .into_response()
-    };
-    let Some(path) = path.as_ref() else {
+async fn hls(State(players): State<Arc<Players>>) -> Response {
+    player(
+        players.hls_js.as_ref(),
+        "hls.js is not installed on this recorder; the live view needs a browser with \
+         native HLS (Safari) or mpegts.js",
+    )
+    .await
+}
+
+/// `GET /vendor/mpegts.js`: streamed from `web.mpegts_js`; 404 when it is not installed.
+async fn mpegts(State(players): State<Arc<Players>>) -> Response {
+    player(
+        players.mpegts_js.as_ref(),
+        "mpegts.js is not installed on this recorder; the live view plays HLS instead, a few \
+         seconds further behind",
+    )
+    .await
+}
+
+/// A player's file, streamed; 404 with `missing_message` when it cannot be served.
+async fn player(path: Option<&PathBuf>, missing_message: &'static str) -> Response {
+    let missing = || ApiError::not_found(missing_message).into_response();
+    let Some(path) = path else {
         return missing();
     };
     let file = match tokio::fs::File::open(path).await {
         Ok(file) => file,
         Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "web: hls.js cannot be read");
+            tracing::warn!(path = %path.display(), error = %e, "web: a player cannot be read");
             return missing();
         }
     };
     let len = match file.metadata().await {
-        Ok(meta) if meta.is_file() && meta.len() <= MAX_HLS_JS_BYTES => meta.len(),
+        Ok(meta) if meta.is_file() && meta.len() <= MAX_PLAYER_BYTES => meta.len(),
         _ => {
-            tracing::warn!(path = %path.display(), "web: hls.js is not a file of sane size");
+            tracing::warn!(path = %path.display(), "web: a player is not a file of sane size");
             return missing();
         }
     };

@@ -63,6 +63,43 @@ pub struct TestConfig {
     /// Keyframe interval in frames.
     pub gop: u32,
     pub audio: bool,
+    /// Burns the capture time into every frame (`CaptureClock`): what the live-latency
+    /// benchmark reads back from the picture a browser shows.
+    pub clock: bool,
+}
+
+/// The capture time burned into a test-pattern frame: the wall clock in milliseconds, modulo
+/// 2^`BITS`, as a row of `BITS` cells (least significant bit leftmost) on a black bar along the
+/// top, white for 1. Cells are `CELL` pixels square from (`CELL`, `CELL`/2), coarse enough to
+/// survive H.264 at a test bitrate, read back by sampling each cell's centre.
+pub struct CaptureClock;
+
+impl CaptureClock {
+    pub const BITS: u32 = 24;
+    pub const CELL: u32 = 16;
+
+    /// The ffmpeg filter chain: the frame's timestamp becomes the wall clock when it passes the
+    /// filter (`RTCTIME`, which with `-re` is when the frame is made), the cells are drawn from
+    /// it, and the timestamps start from zero again for the encoder.
+    pub fn filter(fps: u32) -> String {
+        let cell = Self::CELL;
+        let mut chain = format!(
+            "setpts='RTCTIME/(1000000*TB)',drawbox=x=0:y=0:w={w}:h={h}:color=black:t=fill",
+            w = cell * (Self::BITS + 2),
+            h = cell * 2,
+        );
+        for bit in 0..Self::BITS {
+            chain.push_str(&format!(
+                ",drawbox=x={x}:y={y}:w={cell}:h={cell}:color=white:t=fill:\
+                 enable='mod(floor(t*1000/{div}),2)'",
+                x = cell * (bit + 1),
+                y = cell / 2,
+                div = 1u64 << bit,
+            ));
+        }
+        chain.push_str(&format!(",setpts=N/({fps}*TB)"));
+        chain
+    }
 }
 
 impl Default for TestConfig {
@@ -75,6 +112,7 @@ impl Default for TestConfig {
             bitrate: 4_000_000,
             gop: 30,
             audio: true,
+            clock: false,
         }
     }
 }
@@ -92,6 +130,12 @@ impl TestConfig {
         }
         if !(1..=self.fps * 10).contains(&self.gop) {
             return Err("gop must be 1 to 10 seconds of frames".into());
+        }
+        if self.clock && self.width < CaptureClock::CELL * (CaptureClock::BITS + 2) {
+            return Err(format!(
+                "clock needs a width of at least {} pixels",
+                CaptureClock::CELL * (CaptureClock::BITS + 2)
+            ));
         }
         Ok(())
     }
@@ -121,6 +165,9 @@ impl TestConfig {
                 .iter()
                 .map(|s| s.to_string()),
             );
+        }
+        if self.clock {
+            args.extend(["-vf".into(), CaptureClock::filter(self.fps)]);
         }
         let gop = self.gop.to_string();
         args.extend(

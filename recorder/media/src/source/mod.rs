@@ -11,7 +11,7 @@ pub mod stdin;
 pub mod supervise;
 pub mod swap;
 
-pub use ffmpeg::{FfmpegConfig, TestConfig};
+pub use ffmpeg::{CaptureClock, FfmpegConfig, TestConfig};
 pub use picam::PicamConfig;
 pub use process::ProcessSource;
 pub use stdin::StdinSource;
