@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // not every test uses every helper
 
+pub mod browser;
 pub mod web;
 
 use crate::support::{cli, effective_uid, program, s, Run, BIN};
