@@ -22,6 +22,7 @@ mod range;
 mod server;
 mod settings;
 mod setup;
+mod thumbnail;
 mod timeline;
 mod ui;
 mod update;
@@ -44,6 +45,7 @@ pub use server::{
     MAX_HEAD_BYTES, STALL_TIMEOUT,
 };
 pub use setup::{AdminSaved, Pending, Setup, SetupError, SetupForm, MIN_ADMIN_PASSWORD};
+pub use thumbnail::THUMBNAIL_CACHE;
 pub use timeline::{Timeline, MAX_TIMELINE_SPANS};
 pub use ui::{Players, HLS_JS_URL, MPEGTS_JS_URL};
 pub use update::Updates;
@@ -76,6 +78,7 @@ pub struct WebState {
     /// hls.js and mpegts.js, installed from their npm packages; the app works without them.
     pub(crate) players: Players,
     pub(crate) live: Option<Arc<LiveHub>>,
+    pub(crate) thumbnails: Arc<thumbnail::Thumbnails>,
 }
 
 impl WebState {
@@ -86,6 +89,7 @@ impl WebState {
             segment_reads: Arc::new(Semaphore::new(MAX_SEGMENT_READS)),
             players: Players::default(),
             live: None,
+            thumbnails: Arc::new(thumbnail::Thumbnails::new(PathBuf::from("ffmpeg"))),
         }
     }
 
@@ -146,6 +150,7 @@ pub fn media_routes(state: WebState) -> Router {
         .route("/hls/segment/{file}", get(hls::segment))
         .route("/live/stream.ts", get(live::stream))
         .route("/api/timeline", get(timeline::timeline))
+        .route("/api/thumbnail", get(thumbnail::thumbnail))
         .route("/api/memories", get(memories::list))
         .route(
             "/api/memories/{name}",
