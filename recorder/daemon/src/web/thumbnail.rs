@@ -225,8 +225,7 @@ fn gop_at(
     let chosen = keyframes
         .iter()
         .enumerate()
-        .filter(|(_, k)| fits(k) && i64::from(k.pts_offset) * 100 / 9 <= into_us)
-        .last();
+        .rfind(|(_, k)| fits(k) && i64::from(k.pts_offset) * 100 / 9 <= into_us);
     let Some((i, keyframe)) = chosen else {
         let end = payload.len().min(MAX_INPUT);
         return (0, payload[..end].to_vec());
