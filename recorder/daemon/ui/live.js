@@ -11,6 +11,7 @@
 import { get, getText, post } from './api.js';
 import { lastStatus, onStatus, showError, toast } from './app.js';
 import { clock, duration, span } from './format.js';
+import { Thumbs } from './thumbs.js';
 import { Timeline } from './timeline.js';
 
 const HLS_JS = '/vendor/hls.min.js';
@@ -32,6 +33,7 @@ const MAX_HOLD_MS = 120000;
 const $ = (id) => document.getElementById(id);
 let video;
 let timeline;
+let thumbs;
 let hls = null;
 let tsPlayer = null;
 const loading = {};
@@ -54,6 +56,7 @@ let savesCompleted = null;
 export function init() {
   video = $('video');
   timeline = new Timeline($('timeline'), (t) => seekTo(t));
+  thumbs = new Thumbs($('tl-thumbs'), (t) => seekTo(t));
   $('go-live').addEventListener('click', () => goLive(true));
   $('back-60').addEventListener('click', () => seekBy(-60000));
   $('back-10').addEventListener('click', () => seekBy(-10000));
@@ -71,6 +74,7 @@ export function init() {
     button.addEventListener('click', () => {
       for (const b of document.querySelectorAll('.zoom button')) b.classList.toggle('on', b === button);
       timeline.setZoom(button.dataset.zoom);
+      showThumbs();
     });
   }
   video.addEventListener('ended', onEnded);
@@ -481,9 +485,14 @@ async function refreshTimeline() {
   try {
     const t = await get('/api/timeline');
     timeline.setData(t.from_ms, t.to_ms, t.spans);
+    showThumbs();
   } catch (err) {
     if (err.status !== 401) console.warn(err);
   }
+}
+
+function showThumbs() {
+  thumbs.show(timeline.view(), timeline.spans);
 }
 
 async function refreshMemories() {

@@ -63,6 +63,7 @@ static ASSETS: &[Asset] = &[
     asset!("api.js", JS),
     asset!("live.js", JS),
     asset!("timeline.js", JS),
+    asset!("thumbs.js", JS),
     asset!("memories.js", JS),
     asset!("status.js", JS),
     asset!("settings.js", JS),
