@@ -174,10 +174,12 @@ impl Builder {
         let Ok(pts_offset) = u32::try_from(pts_diff(pts, first)) else {
             return; // before the segment's first PTS (B-frame order) or absurdly far: not a cut point
         };
+        // A cut point must move on in both bytes and time: a repeated or out-of-order PTS (a
+        // damaged or replayed stream) is no place to start a clip.
         if self
             .keyframes
             .last()
-            .is_some_and(|k| k.byte_offset >= byte_offset)
+            .is_some_and(|k| k.byte_offset >= byte_offset || k.pts_offset >= pts_offset)
         {
             return;
         }
