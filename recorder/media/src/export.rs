@@ -1,8 +1,9 @@
 //! Saving a time range of the ring as an MP4 file: the "memory" a button press or the web UI asks
 //! for. The segments covering the range are pinned (so the writer keeps them while they are read),
 //! read in order, edited where a source restart or the range's edges need it (see `edit`), and
-//! piped into `ffmpeg -c copy`, which remuxes without re-encoding. The file is written under a
-//! temporary name, synced and renamed into place, so a final name never holds a partial file.
+//! piped into `ffmpeg -c copy`, which remuxes without re-encoding. The MP4's `creation_time` is
+//! the capture time of its first frame. The file is written under a temporary name, synced and
+//! renamed into place, so a final name never holds a partial file.
 //!
 //! Naming: with a directory target the name is `YYYY-MM-DD_HH-MM-SS-MEMORY.mp4`, the local time
 //! of the end of the range (the end asked for, or the end of the recording if the ring stops
@@ -126,7 +127,7 @@ pub fn export<D: Device>(
     let timeout = request
         .timeout
         .unwrap_or(BASE_TIMEOUT + Duration::from_secs(plan.ts_bytes() / MIN_RATE));
-    let args = ffmpeg::remux_args(output.partial());
+    let args = ffmpeg::remux_args(output.partial(), plan.utc_start_us());
     let mut ffmpeg = Ffmpeg::spawn(&request.ffmpeg, &args, timeout)?;
     let junctions = pump::pump(&plan, &pin, &mut ffmpeg, progress)?;
     // Every byte is read: release the segments now rather than make the writer wait (up to its

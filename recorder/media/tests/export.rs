@@ -159,6 +159,20 @@ fn probe(path: &Path) -> Probe {
     probe
 }
 
+/// The MP4's `creation_time` as ffprobe reports it, in microseconds since the epoch.
+fn creation_time_us(path: &Path) -> Option<i64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format_tags=creation_time"])
+        .args(["-of", "default=nw=1:nk=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffprobe {}", path.display());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().next()?;
+    Some(time::parse_rfc3339(line.trim()).unwrap())
+}
+
 /// Decodes every frame of `path`; ffmpeg must print nothing and succeed.
 fn assert_decodes_cleanly(path: &Path) {
     let out = Command::new("ffmpeg")
@@ -231,6 +245,7 @@ fn check_middle_range(spec: Spec, audio: bool) {
     assert_eq!(report.duration_us, 15_000_000);
     assert_eq!(report.name_source, Some(NameSource::Recorded));
     check_export(&report, audio);
+    assert_eq!(creation_time_us(&report.path), Some(report.utc_start_us));
     no_partial_files(&ring.out_dir());
 }
 
@@ -405,6 +420,27 @@ fn a_taken_name_gets_a_suffix() {
     };
     let err = export::export(&ring.ring.reader(), &request, &mut |_| {}).unwrap_err();
     assert!(matches!(err, ExportError::Exists { .. }), "{err}");
+}
+
+#[test]
+fn the_creation_time_is_the_first_frames_to_the_microsecond() {
+    if !have_ffmpeg() {
+        return;
+    }
+    // Not on a whole second: an MP4's movie header holds whole seconds only.
+    let start = BASE_UTC_US + 456_700;
+    let ring = TestRing::new(&[&fixture(&AV)], 0, true, start);
+    let report = ring.export(start + 6 * SECOND, start + 9 * SECOND).unwrap();
+    assert_eq!(creation_time_us(&report.path), Some(start + 5 * SECOND));
+    // A time from a clock that was never set is left out.
+    let unset = TestRing::new(&[&fixture(&AV)], 0, false, 10 * SECOND);
+    let file = unset.out_dir().join("boot.mp4");
+    let request = Request {
+        now: clock(false),
+        ..Request::new(0, 20 * SECOND, Target::File(file.clone()))
+    };
+    export::export(&unset.ring.reader(), &request, &mut |_| {}).unwrap();
+    assert_eq!(creation_time_us(&file), None);
 }
 
 #[test]
