@@ -26,7 +26,8 @@ use upload_support::{write_rclone_conf, WebDav};
 
 /// The press reaches the buttons a little after `press` returns; slack for comparing times.
 const PRESS_SLACK_US: i64 = 500_000;
-/// One segment (`segments.target_s = 2`): a memory covers whole segments around its window.
+/// One segment (`segments.target_s = 2`): a memory is cut at the keyframes around its window, never
+/// more than the whole segments around it.
 const SEGMENT_S: f64 = 2.0;
 /// Consecutive segments' UTC times overlap or leave a gap of up to ~0.1 s (the capture clock read
 /// as bytes arrive): a window may start in such a gap, after the end of the segment before it.
@@ -53,14 +54,15 @@ fn wait_saved(daemon: &mut Daemon, rec: &Recorder, n: u64) -> String {
     name
 }
 
-/// A new memory: decodes, lasts the window rounded out to whole segments, covers the press
+/// A new memory: decodes, lasts the window rounded out to keyframes, covers the press
 /// (made between `before_us` and `after_us`), and has a sidecar saying it is not uploaded.
 fn check_memory(rec: &Recorder, name: &str, window_s: f64, before_us: i64, after_us: i64) {
     let path = rec.memory(name);
     assert_decodes(&path);
     let duration = duration_s(&path);
-    // Whole segments: the window, at most one segment more (split between both ends), plus the
-    // last frame's and audio's few milliseconds; less only by the jitter of segment times.
+    // Cut at keyframes inside the window's first and last segment: the window, at most one
+    // segment more (split between both ends), plus the last frame's and audio's few
+    // milliseconds; less only by the jitter of segment times.
     assert!(
         duration >= window_s - JITTER_S && duration <= window_s + SEGMENT_S + 0.5,
         "{name} lasts {duration} s for a {window_s} s window"

@@ -1,7 +1,8 @@
 //! `moment-recorder export` end to end: the real binary exports from a ring file filled the way the
-//! recorder fills it (ffmpeg-made MPEG-TS through the segmenter into `Ring::append`), with a time
-//! zone set, and every file it writes is checked with ffmpeg. Failures must say what to do and
-//! leave nothing behind.
+//! recorder fills it (ffmpeg-made MPEG-TS through the segmenter into
+//! `Ring::append_with_keyframes`), with a time zone set, and every file it writes is checked with
+//! ffmpeg: cut at the keyframes (one a second) around the range. Failures must say what to do
+//! and leave nothing behind.
 
 mod support;
 
@@ -52,7 +53,8 @@ fn make_fixture() -> Vec<u8> {
     std::fs::read(&path).unwrap()
 }
 
-/// A formatted ring file holding the fixture, segments back to back from `start_us`.
+/// A formatted ring file holding the fixture, segments back to back from `start_us`, with their
+/// keyframe positions.
 fn ring(dir: &Path, start_us: i64, synced: bool) -> PathBuf {
     let path = dir.join("ring.img");
     format_64m(&path);
@@ -74,7 +76,8 @@ fn ring(dir: &Path, start_us: i64, synced: bool) -> PathBuf {
         let mut meta = segment.meta;
         meta.utc_start_us = utc;
         utc += meta.duration_us as i64;
-        ring.append(&meta, &segment.payload).unwrap();
+        ring.append_with_keyframes(&meta, &segment.payload, &segment.keyframes)
+            .unwrap();
     }
     path
 }
@@ -143,6 +146,17 @@ fn check_mp4(path: &Path, seconds: f64) {
     );
 }
 
+/// The MP4's creation time as ffprobe reports it (RFC 3339).
+fn creation_time(path: &Path) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format_tags=creation_time"])
+        .args(["-of", "default=nw=1:nk=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -176,10 +190,11 @@ fn last_minutes_into_a_directory_named_in_local_time() {
     // The ring ends at 10:00:30Z; 13:00:30 three hours east.
     let path = written(&run);
     assert_eq!(path, out.join("2026-11-29_13-00-30-MEMORY.mp4"));
-    check_mp4(&path, 15.0);
+    check_mp4(&path, 12.0);
+    assert_eq!(creation_time(&path), "2026-11-29T10:00:18Z");
     let text = run.text();
     assert!(
-        text.contains("15.0s (2026-11-29T10:00:15Z to 2026-11-29T10:00:30Z)"),
+        text.contains("12.0s (2026-11-29T10:00:18Z to 2026-11-29T10:00:30Z)"),
         "{text}"
     );
     assert!(text.contains("segments  3 (#4..=#6"), "{text}");
@@ -210,7 +225,8 @@ fn a_utc_range_to_a_file_and_clipping() {
         None,
     );
     assert_eq!(written(&run.expect_code(0)), file);
-    check_mp4(&file, 10.0);
+    check_mp4(&file, 8.0);
+    assert_eq!(creation_time(&file), "2026-11-29T10:00:06Z");
     // Beyond the end: clipped, and said so.
     let clipped = dir.path().join("clipped.mp4");
     let run = export(
@@ -231,7 +247,7 @@ fn a_utc_range_to_a_file_and_clipping() {
         text.contains("clipped   yes: the ring holds nothing after 2026-11-29T10:00:30Z"),
         "{text}"
     );
-    check_mp4(&clipped, 5.0);
+    check_mp4(&clipped, 4.0);
     // -o never replaces a file.
     let run = export(
         &[&args[..], &["--to", "2026-11-29T10:00:14Z", "-o", s(&file)]].concat(),

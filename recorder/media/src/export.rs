@@ -1,8 +1,10 @@
 //! Saving a time range of the ring as an MP4 file: the "memory" a button press or the web UI asks
 //! for. The segments covering the range are pinned (so the writer keeps them while they are read),
-//! read in order, edited where a source restart or the range's edges need it (see `edit`), and
-//! piped into `ffmpeg -c copy`, which remuxes without re-encoding. The file is written under a
-//! temporary name, synced and renamed into place, so a final name never holds a partial file.
+//! read in order, cut at the keyframes around the range where the ring knows them (see `cut`),
+//! edited where a source restart or the range's edges need it (see `edit`), and piped into
+//! `ffmpeg -c copy`, which remuxes without re-encoding. The MP4's `creation_time` is the capture
+//! time of its first frame. The file is written under a temporary name, synced and renamed into
+//! place, so a final name never holds a partial file.
 //!
 //! Naming: with a directory target the name is `YYYY-MM-DD_HH-MM-SS-MEMORY.mp4`, the local time
 //! of the end of the range (the end asked for, or the end of the recording if the ring stops
@@ -11,6 +13,7 @@
 //! the export is refused and a name must be given (`time::name_time`).
 
 mod adts;
+mod cut;
 mod edit;
 mod error;
 mod ffmpeg;
@@ -83,14 +86,15 @@ pub struct Report {
     pub path: PathBuf,
     /// Bytes of the MP4 file.
     pub mp4_bytes: u64,
-    /// Bytes of MPEG-TS read from the ring.
+    /// Bytes of MPEG-TS from the ring that the file was made of.
     pub ts_bytes: u64,
     pub first_seq: u64,
     pub last_seq: u64,
-    /// Start of the first and end of the last segment exported (UTC microseconds).
+    /// Capture time of the first frame exported and end of the last one (UTC microseconds): the
+    /// keyframes the first and last segment were cut at, or their own start and end.
     pub utc_start_us: i64,
     pub utc_end_us: i64,
-    /// Sum of the exported segments' durations.
+    /// Media time exported (the segments' durations less what the cuts left out).
     pub duration_us: u64,
     /// The range asked for.
     pub requested_from_us: i64,
@@ -126,7 +130,7 @@ pub fn export<D: Device>(
     let timeout = request
         .timeout
         .unwrap_or(BASE_TIMEOUT + Duration::from_secs(plan.ts_bytes() / MIN_RATE));
-    let args = ffmpeg::remux_args(output.partial());
+    let args = ffmpeg::remux_args(output.partial(), plan.utc_start_us());
     let mut ffmpeg = Ffmpeg::spawn(&request.ffmpeg, &args, timeout)?;
     let junctions = pump::pump(&plan, &pin, &mut ffmpeg, progress)?;
     // Every byte is read: release the segments now rather than make the writer wait (up to its

@@ -1,8 +1,10 @@
 //! Export end to end through the library: rings filled the way the recorder fills them (ffmpeg-made
-//! MPEG-TS through the `Segmenter` into `Ring::append`, on a sparse file), then ranges exported to
-//! MP4 and every file checked with ffprobe and ffmpeg: it decodes without a single error, starts on
-//! a keyframe, audio and video start and end together, the duration is the segments' sum, a source
-//! restart inside the range plays through, and failures leave no file behind.
+//! MPEG-TS through the `Segmenter` into `Ring::append_with_keyframes`, on a sparse file), then
+//! ranges exported to MP4 and every file checked with ffprobe and ffmpeg: it decodes without a
+//! single error, starts on a keyframe, audio and video start and end together, it is cut at the
+//! keyframes around the range (whole segments when the ring has no keyframe positions), its
+//! creation time is its first frame's, a source restart inside the range plays through, and
+//! failures leave no file behind.
 
 mod common;
 
@@ -34,8 +36,24 @@ struct TestRing {
 
 impl TestRing {
     /// Segments each stream in turn (a source restart between them) and appends the segments
-    /// with UTC times that follow their durations, `gap_us` of wall time between streams.
+    /// with UTC times that follow their durations, `gap_us` of wall time between streams, and
+    /// their keyframe positions, as the recorder does.
     fn new(streams: &[&[u8]], gap_us: i64, synced: bool, start_us: i64) -> TestRing {
+        TestRing::build(streams, gap_us, synced, start_us, true)
+    }
+
+    /// As a recorder before keyframe positions were kept (or a version 1 ring) wrote them.
+    fn without_keyframes(streams: &[&[u8]], start_us: i64) -> TestRing {
+        TestRing::build(streams, 0, true, start_us, false)
+    }
+
+    fn build(
+        streams: &[&[u8]],
+        gap_us: i64,
+        synced: bool,
+        start_us: i64,
+        keyframes: bool,
+    ) -> TestRing {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ring.img");
         std::fs::File::create(&path)
@@ -51,7 +69,13 @@ impl TestRing {
             utc += if gap { gap_us } else { 0 };
             meta.utc_start_us = utc;
             utc += meta.duration_us as i64;
-            ring.append(&meta, &segment.payload).unwrap();
+            let keyframes = if keyframes {
+                &segment.keyframes[..]
+            } else {
+                &[]
+            };
+            ring.append_with_keyframes(&meta, &segment.payload, keyframes)
+                .unwrap();
         }
         drop(ring);
         let dev = FileDevice::open(&path, false, DirectIo::Auto).unwrap();
@@ -159,6 +183,20 @@ fn probe(path: &Path) -> Probe {
     probe
 }
 
+/// The MP4's `creation_time` as ffprobe reports it, in microseconds since the epoch.
+fn creation_time_us(path: &Path) -> Option<i64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format_tags=creation_time"])
+        .args(["-of", "default=nw=1:nk=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffprobe {}", path.display());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().next()?;
+    Some(time::parse_rfc3339(line.trim()).unwrap())
+}
+
 /// Decodes every frame of `path`; ffmpeg must print nothing and succeed.
 fn assert_decodes_cleanly(path: &Path) {
     let out = Command::new("ffmpeg")
@@ -213,7 +251,8 @@ fn no_partial_files(dir: &Path) {
     assert!(names.is_empty(), "left behind: {names:?}");
 }
 
-/// A middle range covers from the segment holding `from` through the one holding `to`.
+/// A middle range whose ends fall on keyframes (every second) is exported exactly, from the
+/// segment holding `from` through the one holding `to`.
 fn check_middle_range(spec: Spec, audio: bool) {
     if !have_ffmpeg() {
         return;
@@ -221,17 +260,125 @@ fn check_middle_range(spec: Spec, audio: bool) {
     let ring = TestRing::new(&[&fixture(&spec)], 0, true, BASE_UTC_US);
     let (from, to) = (BASE_UTC_US + 12 * SECOND, BASE_UTC_US + 23 * SECOND);
     let report = ring.export(from, to).unwrap();
-    assert!(
-        report.utc_start_us <= from && report.utc_end_us >= to,
-        "{report:?}"
-    );
-    assert!(from - report.utc_start_us < 5 * SECOND && report.utc_end_us - to < 5 * SECOND);
+    assert_eq!((report.utc_start_us, report.utc_end_us), (from, to));
     assert_eq!((report.first_seq, report.last_seq), (3, 5));
     assert!(!report.clipped_start && !report.clipped_end);
-    assert_eq!(report.duration_us, 15_000_000);
+    assert_eq!(report.duration_us, 11_000_000);
     assert_eq!(report.name_source, Some(NameSource::Recorded));
     check_export(&report, audio);
+    assert_eq!(creation_time_us(&report.path), Some(from));
     no_partial_files(&ring.out_dir());
+}
+
+/// `AV`'s keyframes: one a second.
+const GOP_US: i64 = SECOND;
+/// A recording that does not start on a whole second, so creation times are checked to the
+/// millisecond (an MP4's movie header holds whole seconds only).
+const ODD_START_US: i64 = BASE_UTC_US + 456_700;
+/// What ffprobe's container duration may differ from the video's by: the audio trimmed to AAC
+/// frames of 21 ms at either end, and the last frame.
+const MEASURE_SLACK_S: f64 = 0.07;
+
+/// Exports [from, to) of a ring recorded from `start_us` with a keyframe every second, and checks
+/// that the file is cut at the keyframe at or before `from` and before the first keyframe at or
+/// after `to`: it lasts the length asked for to within one GOP (never less), and its creation
+/// time is the capture time of its first frame. Prints |clip − asked|.
+fn check_cut(ring: &TestRing, start_us: i64, from: i64, to: i64) {
+    let report = ring.export(from, to).unwrap();
+    let first_frame = start_us + (from - start_us).div_euclid(GOP_US) * GOP_US;
+    let end = start_us + (to - start_us + GOP_US - 1).div_euclid(GOP_US) * GOP_US;
+    let probe = check_export(&report, true);
+    let asked = (to - from) as f64 / 1e6;
+    let gop = GOP_US as f64 / 1e6;
+    assert!(
+        probe.duration >= asked - MEASURE_SLACK_S
+            && probe.duration <= asked + gop + MEASURE_SLACK_S,
+        "asked {asked} s, the clip lasts {} s",
+        probe.duration
+    );
+    let created = creation_time_us(&report.path).expect("a creation time");
+    assert!(
+        (created - first_frame).abs() < 1000,
+        "created {}, first frame {}",
+        time::format_utc(created),
+        time::format_utc(first_frame)
+    );
+    assert_eq!(
+        (report.utc_start_us, report.utc_end_us),
+        (first_frame, end),
+        "{report:?}"
+    );
+    assert!(!report.clipped_start && !report.clipped_end);
+    eprintln!(
+        "asked {asked:.3} s, clip {:.3} s: |clip - asked| = {:.3} s",
+        probe.duration,
+        (probe.duration - asked).abs()
+    );
+}
+
+#[test]
+fn a_30_s_clip_is_cut_at_keyframes() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let ring = TestRing::new(&[&fixture(&AV)], 0, true, ODD_START_US);
+    let from = ODD_START_US + 5_250_000;
+    check_cut(&ring, ODD_START_US, from, from + 30 * SECOND);
+}
+
+#[test]
+fn a_3_minute_clip_is_cut_at_keyframes() {
+    if !have_ffmpeg() {
+        return;
+    }
+    // Low resolution keeps encoding, remuxing and decoding 3 minutes quick.
+    let long = Spec::new(160, 120, 190, 30);
+    let ring = TestRing::new(&[&fixture(&long)], 0, true, ODD_START_US);
+    let from = ODD_START_US + 4_600_000;
+    check_cut(&ring, ODD_START_US, from, from + 180 * SECOND);
+}
+
+#[test]
+fn a_range_starting_and_ending_mid_segment_is_cut_at_keyframes() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let ring = TestRing::new(&[&fixture(&AV)], 0, true, ODD_START_US);
+    // Inside one segment (10 s to 15 s): 11 s to 14 s is kept.
+    check_cut(
+        &ring,
+        ODD_START_US,
+        ODD_START_US + 11_250_000,
+        ODD_START_US + 13_500_000,
+    );
+    // From the middle of one segment to the middle of another, two segments on.
+    check_cut(
+        &ring,
+        ODD_START_US,
+        ODD_START_US + 12_400_000,
+        ODD_START_US + 23_700_000,
+    );
+}
+
+#[test]
+fn segments_without_keyframe_positions_are_exported_whole() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let ring = TestRing::without_keyframes(&[&fixture(&AV)], BASE_UTC_US);
+    let (from, to) = (BASE_UTC_US + 12 * SECOND, BASE_UTC_US + 23 * SECOND);
+    let report = ring.export(from, to).unwrap();
+    assert_eq!(
+        (report.utc_start_us, report.utc_end_us),
+        (BASE_UTC_US + 10 * SECOND, BASE_UTC_US + 25 * SECOND)
+    );
+    assert_eq!((report.first_seq, report.last_seq), (3, 5));
+    assert_eq!(report.duration_us, 15_000_000);
+    check_export(&report, true);
+    assert_eq!(
+        creation_time_us(&report.path),
+        Some(BASE_UTC_US + 10 * SECOND)
+    );
 }
 
 #[test]
@@ -356,6 +503,11 @@ fn clipping_is_reported() {
         .unwrap();
     assert!(report.clipped_start && !report.clipped_end);
     assert_eq!((report.first_seq, report.last_seq), (1, 1));
+    // From what the ring holds to the keyframe after the end asked for.
+    assert_eq!(
+        (report.utc_start_us, report.utc_end_us),
+        (BASE_UTC_US, BASE_UTC_US + 3 * SECOND)
+    );
     check_export(&report, true);
 }
 
@@ -405,6 +557,27 @@ fn a_taken_name_gets_a_suffix() {
     };
     let err = export::export(&ring.ring.reader(), &request, &mut |_| {}).unwrap_err();
     assert!(matches!(err, ExportError::Exists { .. }), "{err}");
+}
+
+#[test]
+fn the_creation_time_is_the_first_frames_to_the_microsecond() {
+    if !have_ffmpeg() {
+        return;
+    }
+    // Not on a whole second: an MP4's movie header holds whole seconds only.
+    let start = BASE_UTC_US + 456_700;
+    let ring = TestRing::new(&[&fixture(&AV)], 0, true, start);
+    let report = ring.export(start + 6 * SECOND, start + 9 * SECOND).unwrap();
+    assert_eq!(creation_time_us(&report.path), Some(start + 6 * SECOND));
+    // A time from a clock that was never set is left out.
+    let unset = TestRing::new(&[&fixture(&AV)], 0, false, 10 * SECOND);
+    let file = unset.out_dir().join("boot.mp4");
+    let request = Request {
+        now: clock(false),
+        ..Request::new(0, 20 * SECOND, Target::File(file.clone()))
+    };
+    export::export(&unset.ring.reader(), &request, &mut |_| {}).unwrap();
+    assert_eq!(creation_time_us(&file), None);
 }
 
 #[test]

@@ -187,7 +187,9 @@ fn clipping(r: &Report) -> String {
         ));
     }
     if parts.is_empty() {
-        "no (whole segments: the file may start and end a little outside the range)".into()
+        "no (cut at keyframes, or at segment boundaries in older recordings: the file may start \
+         and end a little outside the range)"
+            .into()
     } else {
         format!("yes: {}", parts.join("; "))
     }

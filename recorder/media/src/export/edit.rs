@@ -4,8 +4,10 @@
 //! - a run's audio is trimmed, at AAC frame granularity, to its video: the segmenter cuts before
 //!   a video keyframe, but muxers interleave audio up to a few hundred milliseconds away from the
 //!   video of the same time, so the first segment carries audio from before the first frame, the
-//!   last one lacks the audio of its last frames (it is in the next segment: the caller appends
-//!   that segment's audio packets), and a dying source leaves a half-written audio frame.
+//!   last one lacks the audio of its last frames (it is in the bytes after a cut at a keyframe and
+//!   in the next segment: the caller appends their audio packets), and a dying source leaves a
+//!   half-written audio frame. A first segment cut at a keyframe starts with the PAT and PMT, so
+//!   its audio is trimmed like that of a whole one.
 //!
 //! Audio and video of a run are shifted together, so they stay in sync; between runs the video is
 //! continuous and the audio has a gap where the source had none.

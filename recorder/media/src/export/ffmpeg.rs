@@ -4,6 +4,7 @@
 //! is checked, and dropping it unfinished kills and reaps it.
 
 use super::error::ExportError;
+use super::time::{format_utc, PLAUSIBLE_UTC_US};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,11 @@ const PIPE_BYTES: libc::c_int = 1 << 20;
 
 /// The remux: `ffmpeg … -f mpegts -i pipe:0 … -c copy -movflags +faststart -f mp4 OUT`. `-y`
 /// because the output file already exists: it was created (exclusively) to claim its name.
-pub(crate) fn remux_args(out: &Path) -> Vec<std::ffi::OsString> {
+/// `creation_time` is the capture time of the first frame (UTC microseconds): the movie header
+/// (mvhd) holds it in whole seconds, so it is also kept, to the microsecond, as a metadata key
+/// (`use_metadata_tags`), which ffprobe reports in its place. A time from before 2020 comes
+/// from a clock that was never set and is left out.
+pub(crate) fn remux_args(out: &Path, creation_time_us: i64) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = [
         "-hide_banner",
         "-loglevel",
@@ -40,7 +45,7 @@ pub(crate) fn remux_args(out: &Path) -> Vec<std::ffi::OsString> {
         "-c",
         "copy",
         "-movflags",
-        "+faststart",
+        "+faststart+use_metadata_tags",
         "-f",
         "mp4",
         "-y",
@@ -48,6 +53,10 @@ pub(crate) fn remux_args(out: &Path) -> Vec<std::ffi::OsString> {
     .iter()
     .map(Into::into)
     .collect();
+    if creation_time_us >= PLAUSIBLE_UTC_US {
+        args.push("-metadata".into());
+        args.push(format!("creation_time={}", format_utc(creation_time_us)).into());
+    }
     args.push(out.into());
     args
 }

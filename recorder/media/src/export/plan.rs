@@ -1,9 +1,13 @@
 //! Which segments an export reads: from the one containing `from` through the one containing `to`,
 //! clipped to what the ring holds (and saying so), plus the segment after the range when it
 //! continues the same recording, because the audio of the range's last moments is muxed into it.
+//! Where the ring knows the keyframes of the first and last segment, only their part from the
+//! keyframe at or before `from` to the end of the GOP holding `to` is exported (`cut`).
 
+use super::cut;
 use super::error::ExportError;
-use moment_ring::{flags, Device, Pin, RingReader, SegmentInfo};
+use moment_ring::{flags, Device, KeyframePos, Pin, RingReader, SegmentInfo};
+use std::ops::Range;
 
 /// Consecutive segments further apart than this (by UTC) count as a gap in the recording.
 const GAP_TOLERANCE_US: i64 = 1_000_000;
@@ -24,6 +28,10 @@ pub struct Plan {
     pub clipped_start: bool,
     /// The ring does not hold the end of the range (it ends earlier than `to_us`).
     pub clipped_end: bool,
+    /// The first segment is exported from this keyframe on (`None`: from its start).
+    pub start_cut: Option<KeyframePos>,
+    /// The last segment is exported up to this keyframe (`None`: to its end).
+    pub end_cut: Option<KeyframePos>,
 }
 
 impl Plan {
@@ -74,6 +82,8 @@ impl Plan {
             clipped_end,
             segments,
             tail,
+            start_cut: None,
+            end_cut: None,
         })
     }
 
@@ -87,7 +97,7 @@ impl Plan {
         loop {
             let plan = Plan::new(reader, from_us, to_us)?;
             match reader.pin(plan.first_seq(), plan.pin_to()) {
-                Ok(pin) => return Ok((plan, pin)),
+                Ok(pin) => return Ok((plan.cut_at_keyframes(&pin), pin)),
                 Err(moment_ring::Error::NoSuchSegment { .. }) if attempt < PIN_ATTEMPTS => {
                     attempt += 1;
                 }
@@ -99,6 +109,50 @@ impl Plan {
                 }
             }
         }
+    }
+
+    /// Narrows the first and last segment to the keyframes around the range, where the ring
+    /// holds their positions. Positions that cannot be read keep the segment whole: reading the
+    /// segment itself then says what is wrong.
+    fn cut_at_keyframes<D: Device>(mut self, pin: &Pin<D>) -> Plan {
+        let positions = |info: &SegmentInfo| pin.keyframes(info.seq).unwrap_or_default();
+        let first = &self.segments[0];
+        let last = &self.segments[self.segments.len() - 1];
+        let first_keyframes = positions(first);
+        self.start_cut = cut::usable(first, &first_keyframes)
+            .and_then(|k| cut::start_at(first, k, self.from_us));
+        let (last_keyframes, after) = if last.seq == first.seq {
+            (first_keyframes, self.start_cut)
+        } else {
+            (positions(last), None)
+        };
+        self.end_cut = cut::usable(last, &last_keyframes)
+            .and_then(|k| cut::end_before(last, k, self.to_us, after));
+        self
+    }
+
+    /// The bytes of segment `i` (whose payload is `len` bytes) that the export sends.
+    pub(crate) fn kept(&self, i: usize, len: usize) -> Range<usize> {
+        let start = if i == 0 { self.start_cut } else { None };
+        let end = if i + 1 == self.segments.len() {
+            self.end_cut
+        } else {
+            None
+        };
+        cut::kept(len, start, end)
+    }
+
+    /// Media time left out at the start of the first segment.
+    fn skipped_at_start_us(&self) -> u64 {
+        self.start_cut.as_ref().map_or(0, cut::offset_us)
+    }
+
+    /// Media time left out at the end of the last segment.
+    fn skipped_at_end_us(&self) -> u64 {
+        let last = &self.segments[self.segments.len() - 1];
+        self.end_cut.as_ref().map_or(0, |k| {
+            last.meta.duration_us.saturating_sub(cut::offset_us(k))
+        })
     }
 
     pub fn first_seq(&self) -> u64 {
@@ -113,14 +167,20 @@ impl Plan {
         self.tail.as_ref().map_or(self.last_seq(), |t| t.seq)
     }
 
-    /// Start of the first segment (UTC microseconds).
+    /// Capture time of the first frame exported (UTC microseconds): the start of the first
+    /// segment, or of the keyframe it is cut at.
     pub fn utc_start_us(&self) -> i64 {
-        self.segments[0].meta.utc_start_us
+        let skipped = i64::try_from(self.skipped_at_start_us()).unwrap_or(i64::MAX);
+        self.segments[0].meta.utc_start_us.saturating_add(skipped)
     }
 
-    /// End of the last segment (UTC microseconds).
+    /// End of what is exported (UTC microseconds): the end of the last segment, or the time of
+    /// the keyframe it is cut before.
     pub fn utc_end_us(&self) -> i64 {
-        self.segments[self.segments.len() - 1].utc_end_us()
+        let skipped = i64::try_from(self.skipped_at_end_us()).unwrap_or(i64::MAX);
+        self.segments[self.segments.len() - 1]
+            .utc_end_us()
+            .saturating_sub(skipped)
     }
 
     /// The end of the range that the file name shows: the end asked for, or the end of the
@@ -134,14 +194,24 @@ impl Plan {
         self.segments[self.segments.len() - 1].meta.flags & flags::TIME_SYNCED != 0
     }
 
-    /// Sum of the segments' durations.
+    /// Media time exported: the segments' durations less what the cuts leave out.
     pub fn duration_us(&self) -> u64 {
-        self.segments.iter().map(|s| s.meta.duration_us).sum()
+        self.segments
+            .iter()
+            .map(|s| s.meta.duration_us)
+            .fold(0u64, u64::saturating_add)
+            .saturating_sub(self.skipped_at_start_us())
+            .saturating_sub(self.skipped_at_end_us())
     }
 
-    /// MPEG-TS bytes of the segments (not counting the tail).
+    /// MPEG-TS bytes of the segments that are exported (not counting the tail, nor the copy of
+    /// the tables put in front of a cut first segment).
     pub fn ts_bytes(&self) -> u64 {
-        self.segments.iter().map(|s| u64::from(s.payload_len)).sum()
+        self.segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| self.kept(i, s.payload_len as usize).len() as u64)
+            .sum()
     }
 
     /// Segments after the first that start a new timeline (the source restarted).

@@ -1,8 +1,10 @@
 //! Moving the bytes: a reader thread reads the pinned segments in order (and, after the last, the
-//! segment whose audio finishes it) while this thread edits the previous one and feeds ffmpeg, so
-//! a slow card and ffmpeg's remux overlap instead of taking turns. Two buffers circulate between
-//! the threads: memory stays at two segments, and either side stopping ends the other.
+//! segment whose audio finishes it) while this thread cuts the first and last one to the plan's
+//! keyframes, edits the segment and feeds ffmpeg, so a slow card and ffmpeg's remux overlap
+//! instead of taking turns. Two buffers circulate between the threads: memory stays at two
+//! segments, and either side stopping ends the other.
 
+use super::cut;
 use super::edit::{Editor, Piece, Role};
 use super::error::ExportError;
 use super::plan::Plan;
@@ -106,12 +108,20 @@ fn edit_all(
             return Err(ExportError::ReaderStopped);
         };
         let Read { mut buf, tail } = read?;
-        let len = buf.len();
-        if let Some(next) = tail {
-            let audio = editor.tail_audio(&buf, &next);
-            buf.set_len(len + audio.len());
-            buf[len..].copy_from_slice(&audio);
+        let keep = plan.kept(i, buf.len());
+        // The audio of the last frames kept follows them in the stream: in the bytes after an
+        // end cut, then in the next segment.
+        let mut audio = Vec::new();
+        if keep.end < buf.len() {
+            audio = editor.tail_audio(&buf[..keep.end], &buf[keep.end..]);
         }
+        if let Some(next) = tail {
+            audio.extend(editor.tail_audio(&buf[..keep.end], &next));
+        }
+        let len = keep.len();
+        let sliced = cut::slice(&mut buf, keep);
+        buf.set_len(sliced + audio.len());
+        buf[sliced..].copy_from_slice(&audio);
         let pieces = editor.segment(&mut buf, role(plan, i));
         send(&buf, &pieces, sink, &mut meter, len)?;
         meter.done += len as u64;
