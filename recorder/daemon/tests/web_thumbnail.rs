@@ -1,20 +1,21 @@
 //! `GET /api/thumbnail` on the real daemon with the `test` source: a JPEG of the keyframe at or
 //! before the moment asked for, the same picture for two moments of one GOP and another for the
 //! next GOP (so the keyframe list in the ring's headers is what picks it), a picture ffmpeg reads
-//! at the thumbnail's width, and clear errors for a moment the ring does not hold or cannot read.
+//! at the thumbnail's width, clear errors for a moment the ring does not hold or cannot read, and a
+//! memory's first picture from its MP4.
 
 mod daemon_support;
 mod support;
 
 use daemon_support::web::{free_port, login, request};
-use daemon_support::{have_tools, now_us, Recorder, Settings};
+use daemon_support::{at, have_tools, now_us, Recorder, Settings, SAVE};
 use std::time::Duration;
 
 const PASSWORD: &str = "thumbnail test password";
 
 #[test]
-fn a_thumbnail_is_the_keyframe_at_or_before_the_moment() {
-    let test = "a_thumbnail_is_the_keyframe_at_or_before_the_moment";
+fn thumbnails_of_moments_are_their_keyframes_and_of_memories_their_first_picture() {
+    let test = "thumbnails_of_moments_are_their_keyframes_and_of_memories_their_first_picture";
     if !have_tools(test) {
         return;
     }
@@ -100,4 +101,47 @@ fn a_thumbnail_is_the_keyframe_at_or_before_the_moment() {
     assert_eq!(missing.status, 400);
     let anonymous = request(port, "GET", &format!("/api/thumbnail?at={base}"), None, "");
     assert_eq!(anonymous.status, 401);
+
+    // A memory's thumbnail is its first picture, at the same width.
+    daemon.press(&["save"]);
+    let status = daemon.wait(SAVE, "a memory", |s| at(s, "/saves/completed") >= 1);
+    let name = status["saves"]["last_memory"]
+        .as_str()
+        .expect("last_memory");
+    let memory = request(
+        port,
+        "GET",
+        &format!("/api/memories/{name}/thumbnail"),
+        Some(&cookie),
+        "",
+    );
+    assert_eq!(memory.status, 200, "{}", memory.text());
+    std::fs::write(&path, &memory.body).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "mjpeg,160");
+    for bad in [
+        "2020-01-01_00-00-00-MEMORY.mp4",
+        "..%2Fconfig.toml",
+        "x.mp4",
+    ] {
+        let answer = request(
+            port,
+            "GET",
+            &format!("/api/memories/{bad}/thumbnail"),
+            Some(&cookie),
+            "",
+        );
+        assert_eq!(answer.status, 404, "{bad}: {}", answer.text());
+    }
 }

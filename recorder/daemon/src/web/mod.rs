@@ -156,6 +156,10 @@ pub fn media_routes(state: WebState) -> Router {
             "/api/memories/{name}",
             get(memories::download).delete(memories::delete),
         )
+        .route(
+            "/api/memories/{name}/thumbnail",
+            get(thumbnail::memory_thumbnail),
+        )
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(timeout)

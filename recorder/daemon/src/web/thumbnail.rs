@@ -1,14 +1,16 @@
 //! `GET /api/thumbnail?at=`: a small JPEG of the recording at a moment, for the timeline. It is the
 //! keyframe at or before the moment (the ring's header lists where each starts), so one decode of
-//! one frame makes it, and every moment of the same GOP shares it. Decoding is ffmpeg, one at a
+//! one frame makes it, and every moment of the same GOP shares it. `GET /api/memories/{name}/
+//! thumbnail`: the first picture of a memory, for the memories list. Decoding is ffmpeg, one at a
 //! time with a short queue (a busy recorder answers 503 rather than pile up work beside the
-//! recording), and the results stay in a bounded cache keyed by segment and keyframe, whose
-//! bytes never change while the segment exists.
+//! recording), and the results stay in a bounded cache keyed by segment and keyframe (whose bytes
+//! never change while the segment exists) or by memory and size.
 
 use super::error::{join_failed, ApiError};
 use super::WebState;
+use crate::memories::is_memory_name;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use moment_ring::{AlignedBuf, KeyframePos, SegmentInfo};
@@ -45,16 +47,34 @@ pub struct Thumbnails {
     cache: Mutex<Cache>,
 }
 
+/// What a cached picture shows.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    /// A ring segment's keyframe, by sequence number and byte offset.
+    Ring(u64, u32),
+    /// A memory's first picture, by name and size (a name is never reused for other bytes while
+    /// the file exists; the size guards against a file replaced by hand).
+    Memory(String, u64),
+}
+
+/// What ffmpeg decodes.
+enum Input {
+    /// MPEG-TS starting with PAT, PMT and a keyframe, on its standard input.
+    Ts(Vec<u8>),
+    /// A file it opens itself (a memory's MP4).
+    File(PathBuf),
+}
+
 /// A bounded map with first-in, first-out eviction.
 #[derive(Default)]
 struct Cache {
-    map: HashMap<(u64, u32), Bytes>,
-    order: VecDeque<(u64, u32)>,
+    map: HashMap<Key, Bytes>,
+    order: VecDeque<Key>,
 }
 
 impl Cache {
-    fn insert(&mut self, key: (u64, u32), jpeg: Bytes) {
-        if self.map.insert(key, jpeg).is_none() {
+    fn insert(&mut self, key: Key, jpeg: Bytes) {
+        if self.map.insert(key.clone(), jpeg).is_none() {
             self.order.push_back(key);
         }
         while self.order.len() > THUMBNAIL_CACHE {
@@ -75,13 +95,23 @@ impl Thumbnails {
         }
     }
 
-    fn cached(&self, key: (u64, u32)) -> Option<Bytes> {
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.map.get(&key).cloned()
+    /// The picture for `key`, from the cache or decoded from `input` (called only on a miss).
+    async fn picture(&self, key: Key, input: impl FnOnce() -> Input) -> Result<Bytes, ApiError> {
+        let cached = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.map.get(&key).cloned()
+        };
+        if let Some(jpeg) = cached {
+            return Ok(jpeg);
+        }
+        let jpeg = self.decode(input()).await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(key, jpeg.clone());
+        Ok(jpeg)
     }
 
-    /// Decodes the first picture of `ts` (MPEG-TS starting with PAT, PMT and a keyframe).
-    async fn decode(&self, ts: Vec<u8>) -> Result<Bytes, ApiError> {
+    /// Decodes the first picture of `input`.
+    async fn decode(&self, input: Input) -> Result<Bytes, ApiError> {
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(ApiError::unavailable(
@@ -92,25 +122,27 @@ impl Thumbnails {
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         let _permit = permit.map_err(|_| ApiError::unavailable("the server is shutting down"))?;
         let scale = format!("scale={WIDTH}:-2");
-        let mut child = tokio::process::Command::new(&self.ffmpeg)
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-nostdin",
-                "-threads",
-                "1",
-            ])
-            .args([
-                "-f",
-                "mpegts",
-                "-i",
-                "pipe:0",
-                "-frames:v",
-                "1",
-                "-vf",
-                &scale,
-            ])
+        let mut command = tokio::process::Command::new(&self.ffmpeg);
+        command.args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-threads",
+            "1",
+        ]);
+        let ts = match input {
+            Input::Ts(ts) => {
+                command.args(["-f", "mpegts", "-i", "pipe:0"]);
+                ts
+            }
+            Input::File(path) => {
+                command.arg("-i").arg(path);
+                Vec::new()
+            }
+        };
+        let mut child = command
+            .args(["-frames:v", "1", "-vf", &scale])
             .args(["-q:v", "7", "-f", "image2pipe", "-c:v", "mjpeg", "pipe:1"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -183,29 +215,48 @@ pub async fn thumbnail(
     .await
     .map_err(join_failed)?
     .map_err(|_| ApiError::gone("that moment was overwritten by newer recording; pick another"))?;
-    let key = (seq, offset);
-    let jpeg = match state.thumbnails.cached(key) {
-        Some(jpeg) => jpeg,
-        None => {
-            let jpeg = state.thumbnails.decode(ts).await?;
-            let mut cache = state
-                .thumbnails
-                .cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            cache.insert(key, jpeg.clone());
-            jpeg
-        }
+    let jpeg = state
+        .thumbnails
+        .picture(Key::Ring(seq, offset), || Input::Ts(ts))
+        .await?;
+    Ok(jpeg_response(jpeg))
+}
+
+/// `GET /api/memories/{name}/thumbnail`: the memory's first picture.
+pub async fn memory_thumbnail(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let unknown = || {
+        ApiError::not_found(format!(
+            "there is no memory called {name:?}; list them with GET /api/memories"
+        ))
     };
-    Ok((
+    if !is_memory_name(&name) {
+        return Err(unknown());
+    }
+    let path = state.memories.dir().join(&name);
+    let size = tokio::fs::metadata(&path)
+        .await
+        .map_err(|_| unknown())?
+        .len();
+    let jpeg = state
+        .thumbnails
+        .picture(Key::Memory(name, size), || Input::File(path))
+        .await?;
+    Ok(jpeg_response(jpeg))
+}
+
+fn jpeg_response(jpeg: Bytes) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "image/jpeg"),
-            // The same moment keeps its picture for as long as the ring holds it.
+            // A moment keeps its picture for as long as the ring holds it, a memory for good.
             (header::CACHE_CONTROL, "private, max-age=3600"),
         ],
         jpeg,
     )
-        .into_response())
+        .into_response()
 }
 
 /// The bytes to decode for the moment `at_us` of `segment`: its tables, then the GOP of the last
