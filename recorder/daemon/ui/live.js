@@ -18,8 +18,8 @@ const HLS_JS = '/vendor/hls.min.js';
 const MPEGTS_JS = '/vendor/mpegts.js';
 const LIVE_STREAM = '/live/stream.ts';
 // The live stream's player keeps this close to the newest frame (seconds), by playing faster.
-const LIVE_TARGET_LATENCY_S = 0.5;
-const LIVE_MAX_LATENCY_S = 1.2;
+const LIVE_TARGET_LATENCY_S = 0.4;
+const LIVE_MAX_LATENCY_S = 0.9;
 // Live video that has not moved on for this long is started again (a frozen picture).
 const LIVE_STALL_MS = 4000;
 // A moment picked this close to the newest recording is watched live.
