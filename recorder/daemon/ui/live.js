@@ -208,6 +208,13 @@ async function playLiveStream() {
   // The stream the player reads starts at the keyframe the HEAD request saw, unless a newer one
   // came in between (a second later at most): close enough for the playhead and the marks.
   liveStartMs = Number.isFinite(startMs) && startMs > 0 ? startMs : null;
+  // The stream starts at the last keyframe, up to a GOP before the newest frame; the player's
+  // rate-based catching up only starts above LIVE_MAX_LATENCY_S, so start at the edge instead.
+  video.addEventListener('canplay', () => {
+    if (player !== tsPlayer || !video.buffered.length) return;
+    const edge = video.buffered.end(video.buffered.length - 1) - LIVE_TARGET_LATENCY_S;
+    if (edge > video.currentTime) video.currentTime = edge;
+  }, { once: true });
   player.attachMediaElement(video);
   player.load();
   liveProgress = { t: -1, at: performance.now() };
