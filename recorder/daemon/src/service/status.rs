@@ -192,6 +192,9 @@ pub struct SaveView {
     pub bytes_done: u64,
     pub bytes_total: u64,
     pub completed: u64,
+    /// SAVE requests that joined the save before them instead of making a memory of their own
+    /// (save_join.rs).
+    pub joined: u64,
     pub failed: u64,
     pub last_memory: Option<String>,
     pub last_error: Option<String>,
