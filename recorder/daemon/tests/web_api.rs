@@ -465,6 +465,22 @@ async fn no_password_configured_refuses_everything() {
 }
 
 #[tokio::test]
+async fn the_session_says_what_to_show_without_a_refusal() {
+    let f = fixture();
+    let anonymous = get(&f.router, "/api/session", None).await;
+    assert_eq!(
+        anonymous.expect_ok(),
+        json!({ "logged_in": false, "password_set": true, "setup": false })
+    );
+    let id = logged_in(&f.router).await;
+    let reply = get(&f.router, "/api/session", Some(&id)).await;
+    assert_eq!(
+        reply.expect_ok(),
+        json!({ "logged_in": true, "password_set": true, "setup": false })
+    );
+}
+
+#[tokio::test]
 async fn buttons_reach_the_daemon() {
     let f = fixture();
     let id = logged_in(&f.router).await;

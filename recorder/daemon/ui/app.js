@@ -164,13 +164,17 @@ function showLogin(message = '') {
   $('login-password').focus();
 }
 
-// The setup wizard when the recorder is in setup mode (404 otherwise; 401: log in first).
-async function setupView() {
-  try {
-    return await get('/api/setup');
-  } catch (err) {
-    if (err.status === 401) throw err;
-    return null;
+// Where a visit starts, from /api/session (which never fails for want of a session): the setup
+// wizard while it is open (after the login once a password exists), the login form, or the app.
+// Asking this instead of trying /api/setup and /api/status keeps the console free of refusals.
+async function enter() {
+  const session = await get('/api/session');
+  if (session.setup && (session.logged_in || !session.password_set)) {
+    showSetup(await get('/api/setup'));
+  } else if (!session.logged_in) {
+    showLogin();
+  } else {
+    await start(await get('/api/status'));
   }
 }
 
@@ -201,9 +205,7 @@ async function login(event) {
   try {
     await post('/api/login', { password: $('login-password').value });
     $('login-password').value = '';
-    const wizard = await setupView();
-    if (wizard) showSetup(wizard);
-    else await start(await get('/api/status'));
+    await enter();
   } catch (err) {
     let message = err.message;
     if (err.status === 401) message = 'Wrong password.';
@@ -235,12 +237,7 @@ async function boot() {
   window.addEventListener('hashchange', route);
   window.addEventListener('moment:logged-out', () => showLogin('Your session ended. Log in again.'));
   try {
-    const wizard = await setupView();
-    if (wizard) {
-      showSetup(wizard);
-      return;
-    }
-    await start(await get('/api/status'));
+    await enter();
   } catch (err) {
     showLogin(err.status === 401 ? '' : err.message);
   }

@@ -2,7 +2,7 @@
 // recorder refuses is shown next to its field with the recorder's own explanation.
 
 import { get, post, put } from './api.js';
-import { logout, showError } from './app.js';
+import { lastStatus, logout, showError } from './app.js';
 import { el } from './format.js';
 import * as firmware from './firmware.js';
 import * as remoteForm from './remote-form.js';
@@ -30,7 +30,14 @@ export function init() {
 
 // ---- Wi-Fi (only when the recorder runs the network) ----
 
+// The status says whether the recorder runs the network; when it does not, /api/network does not
+// exist and is not asked.
 async function showNetwork() {
+  const mode = lastStatus()?.network?.mode;
+  if (!mode || mode === 'unmanaged') {
+    $('network-card').hidden = true;
+    return;
+  }
   let net;
   try {
     net = await get('/api/network');

@@ -111,7 +111,7 @@ pub(crate) struct ApiState {
     sse: Arc<Semaphore>,
 }
 
-/// `/api/login`, `/api/logout`, `/api/status`, `/api/events`, `/api/buttons/*`, `/api/time`,
+/// `/api/login`, `/api/logout`, `/api/session`, `/api/status`, `/api/events`, `/api/buttons/*`, `/api/time`,
 /// `/api/memories` (POST), `/api/settings`, with their body limit and request timeout (the auth
 /// middleware is added by [`super::router`]).
 pub(crate) fn routes(control: Arc<dyn Control>, auth: Arc<AuthState>) -> Router {
@@ -125,6 +125,7 @@ pub(crate) fn routes(control: Arc<dyn Control>, auth: Arc<AuthState>) -> Router 
     let session = Router::new()
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
+        .route("/api/session", get(auth::session))
         .with_state(auth);
     Router::new()
         .route("/api/status", get(status))
