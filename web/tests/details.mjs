@@ -31,7 +31,10 @@ const WAIT = 30000;
 const JOIN_WINDOW_MS = 10000;
 
 const browser = await launch({ executablePath: args.chromium });
-const context = await browser.newContext(PHONE);
+// The phone is in another time zone than the recorder (whose TZ here is the machine's, UTC when
+// unset), so times shown in the phone's zone instead of the camera's are caught.
+const PHONE_ZONE = 'Pacific/Chatham';
+const context = await browser.newContext({ ...PHONE, timezoneId: PHONE_ZONE });
 const page = await context.newPage();
 const pageErrors = [];
 page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -139,6 +142,27 @@ try {
     const text = await toastWith('No upload target');
     if (/will upload|Uploading/.test(text)) throw new Error(`the toast says: ${text}`);
     await followToSettings();
+  });
+
+  await step("status speaks plainly: states in words, sizes in units, the camera's local time", async () => {
+    await page.click('a[data-page=status]');
+    await page.waitForSelector('[data-card=Recording]', { timeout: WAIT });
+    await page.waitForFunction(() => document.getElementById('events').textContent.includes('saved'), null, { timeout: WAIT });
+    const text = await page.textContent('#page-status');
+    await page.screenshot({ path: join(args.artifacts, 'phone-status-words.png'), fullPage: true });
+    if (/[{}]/.test(text)) throw new Error(`debug text on the status page: ${text}`);
+    const bare = text.match(/\d{5,}/g);
+    if (bare) throw new Error(`bare large numbers on the status page (${bare.join(', ')}): ${text}`);
+    const state = await page.textContent('[data-card=Recording] dd');
+    if (state !== 'recording') throw new Error(`the recording state reads "${state}"`);
+    // The System card's time in the recorder's zone, to the minute (either side of a minute turning).
+    const status = (await api('/api/status')).body;
+    const hm = (ms) => new Date(ms + status.time.utc_offset_s * 1000).toISOString().slice(11, 16);
+    const now = status.time.utc_us / 1000;
+    const shown = await page.$eval('[data-card=System] dd', (n) => n.textContent);
+    if (![hm(now), hm(now - 60000), hm(now + 60000)].some((t) => shown.includes(t))) {
+      throw new Error(`the time reads "${shown}", not the recorder's local ${hm(now)} (the phone is in ${PHONE_ZONE})`);
+    }
   });
 
   await step('no script errors, console errors, failed requests or unexpected refusals', async () => {

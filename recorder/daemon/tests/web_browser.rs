@@ -128,8 +128,8 @@ fn the_web_app_works_in_a_real_browser() {
 }
 
 /// The rough edges of issue 23 (web/tests/details.mjs): a double tap on SAVE makes one memory,
-/// UPLOAD without an upload target says so and opens the setting, and the app leaves no console
-/// error or failed request behind.
+/// UPLOAD without an upload target says so and opens the setting, the status page speaks in words,
+/// units and the camera's local time, and the app leaves no console error or failed request behind.
 #[test]
 fn the_apps_details_hold_in_a_real_browser() {
     let test = "the_apps_details_hold_in_a_real_browser";

@@ -84,9 +84,9 @@ function publish(status) {
 
 function renderHeader(s) {
   const rec = $('rec');
-  const flowing = s.recording.running && s.recording.seconds_since_data !== null && s.recording.seconds_since_data < 15;
-  rec.dataset.state = flowing ? 'on' : 'off';
-  $('rec-text').textContent = flowing ? 'REC' : (s.recording.running ? 'waiting for camera' : 'not recording');
+  const state = s.recording.state;
+  rec.dataset.state = state === 'recording' ? 'on' : 'off';
+  $('rec-text').textContent = { recording: 'REC', 'waiting-for-camera': 'waiting for camera' }[state] || 'not recording';
   $('clock-banner').hidden = s.time.synced !== false || Math.abs(s.time.utc_us / 1000 - Date.now()) < 30000;
   const bars = [];
   const save = s.saves;

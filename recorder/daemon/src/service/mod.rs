@@ -288,7 +288,7 @@ impl EventSink {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if queue.len() < Self::MAX {
-                queue.push_back(format!("{event:?}"));
+                queue.push_back(status::source_event_text(&event));
             }
         }
     }
@@ -687,6 +687,7 @@ impl Shared {
                     .clone(),
                 self.capture.snapshot(),
                 clock.mono_us,
+                silence_us(&self.config),
             ),
             ring: self.reader.stats(),
             led: self.led.status().into(),
@@ -697,6 +698,7 @@ impl Shared {
             time: TimeView {
                 utc_us: clock.utc_us,
                 synced: clock.utc_synced,
+                utc_offset_s: status::local_offset_s(clock.utc_us.div_euclid(1_000_000)),
             },
             network_resets,
             network: match &self.network {
