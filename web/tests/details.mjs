@@ -165,6 +165,39 @@ try {
     }
   });
 
+  await step('the marked range shows at every zoom, also a few seconds of hours, also at the very end', async () => {
+    await page.click('a[data-page=live]');
+    await page.waitForSelector('#page-live:not([hidden])', { timeout: WAIT });
+    // A second bar of the page's own markup driven by the app's Timeline over three hours of
+    // recording: the real ring would need hours to get there.
+    const cases = await page.evaluate(async () => {
+      const { Timeline } = await import('/ui/timeline.js');
+      const root = document.getElementById('timeline').cloneNode(true);
+      root.id = 'timeline-check';
+      document.querySelector('.timeline-box').append(root);
+      const bar = new Timeline(root, () => {});
+      const to = Date.now();
+      const from = to - 3 * 3600 * 1000;
+      bar.setData(from, to, [[from, to]]);
+      bar.setPlayhead(to - 1000);
+      const out = [];
+      for (const zoom of ['all', '3600', '600']) {
+        bar.setZoom(zoom);
+        for (const [name, a, b] of [['middle', to - 600000, to - 595000], ['end', to - 5000, to]]) {
+          bar.setMarks({ in: a, out: b });
+          const r = root.querySelector('.tl-selection').getBoundingClientRect();
+          const box = root.getBoundingClientRect();
+          out.push({ zoom, name, hidden: root.querySelector('.tl-selection').hidden, width: r.width,
+            inside: r.left >= box.left - 0.5 && r.right <= box.right + 0.5 });
+        }
+      }
+      root.remove();
+      return out;
+    });
+    const bad = cases.filter((c) => c.hidden || c.width < 7.5 || !c.inside);
+    if (bad.length) throw new Error(`the selection is not visible: ${JSON.stringify(bad)}`);
+  });
+
   await step('no script errors, console errors, failed requests or unexpected refusals', async () => {
     const all = [...pageErrors, ...traffic.problems];
     if (all.length) throw new Error(all.join('\n'));
