@@ -118,10 +118,10 @@ fn two_saves_a_second_apart_make_one_memory_covering_both() {
     let status = daemon.wait(SAVE, "the save to settle", |s| {
         !s["saves"]["in_progress"].as_bool().unwrap_or(true)
     });
-    assert_eq!(at(&status, "/saves/joined"), 1, "{status:#}");
-    assert_eq!(at(&status, "/saves/failed"), 0, "{status:#}");
     let names = recorder.memory_files();
     assert_eq!(names.len(), 1, "one memory for two taps: {names:?}");
+    assert_eq!(at(&status, "/saves/failed"), 0, "{status:#}");
+    assert_eq!(at(&status, "/saves/joined"), 1, "{status:#}");
     let sidecar = recorder.sidecar(&names[0]);
     let start = sidecar["utc_start_us"].as_i64().unwrap();
     let end = sidecar["utc_end_us"].as_i64().unwrap();
