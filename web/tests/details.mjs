@@ -198,6 +198,29 @@ try {
     if (bad.length) throw new Error(`the selection is not visible: ${JSON.stringify(bad)}`);
   });
 
+  await step('a refused setting shows next to its field, on screen, in plain words, with the input kept', async () => {
+    traffic.expect('/api/settings', 400);
+    await page.click('a[data-page=settings]');
+    const minutes = '[data-field="memories.save_minutes"]';
+    await page.waitForFunction((sel) => document.querySelector(sel).value !== '', minutes, { timeout: WAIT });
+    await page.fill(minutes, '99');
+    // Save sits at the end of a long form: on a phone the field is far above it.
+    await page.click('#settings-save');
+    const slot = '[data-error="memories.save_minutes"]';
+    await page.waitForFunction((sel) => document.querySelector(sel).textContent !== '', slot, { timeout: WAIT });
+    const seen = await page.evaluate(([sel, field]) => {
+      const r = document.querySelector(sel).getBoundingClientRect();
+      return { text: document.querySelector(sel).textContent, top: r.top, bottom: r.bottom, height: window.innerHeight,
+        value: document.querySelector(field).value, focused: document.activeElement === document.querySelector(field) };
+    }, [slot, minutes]);
+    await page.screenshot({ path: join(args.artifacts, 'phone-settings-refused.png') });
+    if (!(seen.top >= 0 && seen.bottom <= seen.height)) throw new Error(`the error is off-screen: ${JSON.stringify(seen)}`);
+    if (/\b[a-z_]+\.[a-z_]+\b/.test(seen.text)) throw new Error(`the error names an internal field: ${seen.text}`);
+    if (!seen.text.includes('0.5 to 30')) throw new Error(`the error does not say what is allowed: ${seen.text}`);
+    if (seen.value !== '99') throw new Error(`the input was changed to ${seen.value}`);
+    if (!seen.focused) throw new Error('the focus is not in the refused field');
+  });
+
   await step('no script errors, console errors, failed requests or unexpected refusals', async () => {
     const all = [...pageErrors, ...traffic.problems];
     if (all.length) throw new Error(all.join('\n'));
