@@ -221,6 +221,37 @@ try {
     if (!seen.focused) throw new Error('the focus is not in the refused field');
   });
 
+  await step('the live page holds still while its data arrives and while a save runs', async () => {
+    const p = await context.newPage();
+    p.on('pageerror', (e) => pageErrors.push(e.message));
+    watchTraffic(p, traffic.problems);
+    // The timeline answers late, as on a slow Wi-Fi, so the page is seen before its data.
+    let release;
+    const held = new Promise((r) => { release = r; });
+    await p.route('**/api/timeline', async (route) => { await held; await route.continue(); });
+    await p.goto(`${args.url}/#live`);
+    await p.waitForSelector('#page-live:not([hidden])', { timeout: WAIT });
+    const where = () => p.evaluate(() => Object.fromEntries(['timeline', 'btn-save', 'mark-in'].map((id) => [id, Math.round(document.getElementById(id).getBoundingClientRect().top)])));
+    const before = await where();
+    release();
+    await p.waitForFunction(() => document.getElementById('tl-start').textContent !== '', null, { timeout: WAIT });
+    const loaded = await where();
+    const box = await (await p.$('#btn-save')).boundingBox();
+    await p.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await p.mouse.down();
+    await p.waitForTimeout(120);
+    await p.mouse.up();
+    await p.waitForSelector('[data-progress=save]', { timeout: WAIT });
+    const saving = await where();
+    await p.screenshot({ path: join(args.artifacts, 'phone-live-saving.png') });
+    for (const [when, now] of [['after the timeline loaded', loaded], ['while saving', saving]]) {
+      for (const id of Object.keys(before)) {
+        if (Math.abs(now[id] - before[id]) > 1) throw new Error(`#${id} moved from ${before[id]} to ${now[id]} px ${when}`);
+      }
+    }
+    await p.close();
+  });
+
   await step('no script errors, console errors, failed requests or unexpected refusals', async () => {
     const all = [...pageErrors, ...traffic.problems];
     if (all.length) throw new Error(all.join('\n'));

@@ -254,7 +254,15 @@ export async function logout() {
   showLogin();
 }
 
+// The header's height, for what floats just under it (the activity bars).
+function measureHeader() {
+  const header = document.querySelector('header.top');
+  if (header) document.documentElement.style.setProperty('--header-h', `${header.offsetHeight}px`);
+}
+
 async function boot() {
+  measureHeader();
+  window.addEventListener('resize', measureHeader);
   for (const [key, module] of Object.entries(pages)) module.init?.($(`page-${key}`));
   $('login-form').addEventListener('submit', login);
   $('clock-set').addEventListener('click', setClockFromPhone);
