@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { AUTOPLAY, LAPTOP, PHONE, failureShot, finish, launch, login as logIn, stepRunner } from './harness.mjs';
+import { AUTOPLAY, LAPTOP, PHONE, failureShot, finish, launch, login as logIn, stepRunner, watchTraffic } from './harness.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,6 +30,8 @@ const browser = await launch({ executablePath: args.chromium, extraArgs: [AUTOPL
 
 let page = null;
 const pageErrors = [];
+// Console errors, failed requests and refusals the scenario did not ask for, in every page.
+const trafficProblems = [];
 
 // On a failure, a screenshot of every page still open.
 const step = stepRunner({
@@ -43,8 +45,10 @@ const step = stepRunner({
   },
 });
 
+// Returns the page's traffic watcher, whose `expect` names the refusals a step provokes.
 function watch(p) {
   p.on('pageerror', (e) => pageErrors.push(e.message));
+  return watchTraffic(p, trafficProblems);
 }
 
 const login = (p) => logIn(p, args.url, args.password, WAIT);
@@ -100,12 +104,14 @@ async function shot(p, name) {
 try {
   const anonymous = await browser.newContext(PHONE);
   page = await anonymous.newPage();
-  watch(page);
+  const anonymousTraffic = watch(page);
 
   await step('logged out: the app shows the login form and the API refuses', async () => {
     await page.goto(args.url + '/');
     await page.waitForSelector('#page-login:not([hidden])', { timeout: WAIT });
+    if (trafficProblems.length) throw new Error(`loading the login page: ${trafficProblems.join('; ')}`);
     for (const path of ['/api/status', '/api/memories', '/hls/live.m3u8', '/api/timeline']) {
+      anonymousTraffic.expect(path, 401);
       const r = await api(page, path);
       if (r.status !== 401) throw new Error(`${path} answered ${r.status} without a session`);
     }
@@ -113,6 +119,7 @@ try {
   });
 
   await step('a wrong password is refused with a message', async () => {
+    anonymousTraffic.expect('/api/login', 401);
     await page.fill('#login-password', 'not the password');
     await page.click('#login-submit');
     await page.waitForFunction(() => document.getElementById('login-error').textContent.includes('Wrong'), null, { timeout: WAIT });
@@ -121,7 +128,7 @@ try {
   await step('without hls.js the app still loads, shows the status and plays natively if it can', async () => {
     const bare = await browser.newContext(PHONE);
     const p = await bare.newPage();
-    watch(p);
+    watch(p).expect('/vendor/hls.min.js', 'failed');
     await p.route('**/vendor/hls.min.js', (route) => route.abort());
     await login(p);
     await p.waitForFunction(() => document.getElementById('rec').dataset.state === 'on', null, { timeout: WAIT });
@@ -144,7 +151,7 @@ try {
 
   const phone = await browser.newContext(PHONE);
   page = await phone.newPage();
-  watch(page);
+  const phoneTraffic = watch(page);
   const opened = Date.now();
 
   await step('log in and the live view plays', async () => {
@@ -155,6 +162,18 @@ try {
     const badge = await page.textContent('#mode-badge');
     if (badge !== 'LIVE') throw new Error(`badge says ${badge}`);
     await shot(page, 'phone-live');
+  });
+
+  await step('a normal visit: no console error, failed request or refusal on any page', async () => {
+    for (const name of ['memories', 'status', 'settings', 'live']) {
+      await page.click(`a[data-page=${name}]`);
+      await page.waitForSelector(`#page-${name}:not([hidden])`, { timeout: WAIT });
+      await page.waitForTimeout(1500);
+    }
+    await page.reload();
+    await page.waitForSelector('#page-live:not([hidden])', { timeout: WAIT });
+    await playsOn(page, '#video', 0.5);
+    if (trafficProblems.length) throw new Error(trafficProblems.join('\n'));
   });
 
   let before = [];
@@ -237,6 +256,7 @@ try {
   });
 
   await step('settings: a bad value is refused next to its field, a good one is saved', async () => {
+    phoneTraffic.expect('/api/settings', 400);
     const minutes = '[data-field="memories.save_minutes"]';
     await page.fill(minutes, '99');
     await page.click('#settings-save');
@@ -260,14 +280,16 @@ try {
   });
 
   await step('log out: the session is gone', async () => {
+    phoneTraffic.expect('/api/status', 401);
     await page.click('#logout');
     await page.waitForSelector('#page-login:not([hidden])', { timeout: WAIT });
     const r = await api(page, '/api/status');
     if (r.status !== 401) throw new Error(`/api/status answered ${r.status} after logout`);
   });
 
-  await step('no script errors in any page', async () => {
+  await step('no script errors, console errors, failed requests or unexpected refusals in any page', async () => {
     if (pageErrors.length) throw new Error(pageErrors.join('\n'));
+    if (trafficProblems.length) throw new Error(trafficProblems.join('\n'));
   });
 } catch {
   // The failing step printed itself.

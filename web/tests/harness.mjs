@@ -32,6 +32,40 @@ export async function login(page, url, password, timeout) {
   await page.waitForSelector('#page-live:not([hidden])', { timeout });
 }
 
+// Watches a page for what a normal visit must never show: a console error, a request that failed
+// and a response of 400 or more. A scenario that provokes one (a wrong password, a request without
+// a session) first says so with `expect(path, status)` (status `'failed'` for a request that fails
+// without an answer); the console's "Failed to load resource" line for an expected answer is not
+// counted either. Requests the page itself cancelled (net::ERR_ABORTED: hls.js dropping a load, a
+// video seeking, a page closing) are not failures. `problems` lists the rest, in order.
+export function watchTraffic(page, problems = []) {
+  const expected = [];
+  const matches = (url, status) => {
+    let path;
+    try { path = new URL(url).pathname; } catch { return false; }
+    return expected.some((e) => path === e.path && (e.status === status || (status === undefined)));
+  };
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const url = m.location() && m.location().url;
+    if (url && m.text().startsWith('Failed to load resource') && matches(url)) return;
+    problems.push(`console error: ${m.text()}${url ? ` (${url})` : ''}`);
+  });
+  page.on('requestfailed', (r) => {
+    const why = (r.failure() && r.failure().errorText) || 'failed';
+    if (why.includes('ERR_ABORTED') || matches(r.url(), 'failed')) return;
+    problems.push(`request failed: ${r.method()} ${r.url()}: ${why}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() < 400 || matches(r.url(), r.status())) return;
+    problems.push(`${r.status()} for ${r.request().method()} ${r.url()}`);
+  });
+  return {
+    problems,
+    expect(path, status) { expected.push({ path, status }); },
+  };
+}
+
 // Returns `step(name, fn)`: runs `fn`, logs `ok - name (N ms)` or `not ok - name: error` with
 // `log`, and on failure counts it in `step.failures`, awaits `screenshot(slug)` (slug: the name
 // made safe for a file name), calls `onFailure(name, err)` and throws the error on, so that the

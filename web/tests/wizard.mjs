@@ -86,6 +86,12 @@ try {
     await page.fill('#setup-wifi-password', 'short');
     await page.click('#setup-next');
     await page.waitForFunction(() => document.querySelector('[data-error="wifi"]').textContent.includes('8 to 63'), null, { timeout: WAIT });
+    // HomeNet is secured: an empty password is refused next to the field, before any join.
+    await page.fill('#setup-wifi-password', '');
+    await page.click('#setup-next');
+    await page.waitForFunction(() => document.querySelector('[data-error="wifi"]').textContent.includes('protected by a password'), null, { timeout: WAIT });
+    await onStep('wifi');
+    await shot('wizard-empty-password');
   });
 
   await step('wizard with a wrong Wi-Fi password and a WebDAV upload target that tests fine', async () => {
@@ -96,6 +102,11 @@ try {
     await page.click('#setup-next');
     await onStep('clock');
     await page.click('#setup-next');
+    await onStep('upload');
+    // Nowhere to upload: no question about when; Back returns to the upload step.
+    await page.click('#setup-next');
+    await onStep('summary');
+    await page.click('#setup-back');
     await onStep('upload');
     await page.selectOption('#setup-kind', 'webdav');
     await page.fill('[data-upload="url"]', args.webdav);
@@ -113,6 +124,13 @@ try {
     await shot('wizard-summary');
     await page.click('#setup-next');
     await page.waitForSelector('#setup-form .step.on[data-step="done"]', { timeout: WAIT });
+    // The wait shows its seconds going by, not a bare "Joining…".
+    const seconds = async () => {
+      const m = /Trying to join HomeNet… (\d+) s/.exec(await page.textContent('#setup-done-state'));
+      return m ? Number(m[1]) : null;
+    };
+    const first = await until('the elapsed time of the join', seconds);
+    await until('the elapsed time to move on', async () => (await seconds()) > first);
     await shot('wizard-done');
   });
 

@@ -104,7 +104,12 @@ fn a_save_press_keeps_the_last_save_step() {
     let name = wait_saved(&mut daemon, &rec, 1);
     assert_eq!(rec.memory_files(), [name.as_str()]);
     check_memory(&rec, &name, 4.0, before, after);
-    let status = daemon.status();
+    // The memory is queued for upload once no later press can join its save (10 s after it).
+    let status = daemon.wait(
+        Duration::from_secs(20),
+        "the memory queued for upload",
+        |s| at(s, "/uploads/pending") == 1,
+    );
     assert_eq!(at(&status, "/memories"), 1);
     assert_eq!(at(&status, "/uploads/pending"), 1, "queued, uploads off");
     assert_eq!(status["uploads"]["activity"], "disabled");

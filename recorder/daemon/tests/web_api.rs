@@ -48,6 +48,8 @@ struct FakeControl {
     settings_refusal: Mutex<Option<SettingsError>>,
     /// The change counter the daemon would bump.
     changes: watch::Sender<u64>,
+    /// A daemon without an upload target.
+    no_upload_target: std::sync::atomic::AtomicBool,
 }
 
 impl Control for FakeControl {
@@ -75,6 +77,12 @@ impl Control for FakeControl {
     fn upload_memory(&self, name: &str) -> Result<(), String> {
         self.uploads.lock().unwrap().push(name.to_string());
         Ok(())
+    }
+
+    fn has_upload_target(&self) -> bool {
+        !self
+            .no_upload_target
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn settings(&self) -> Value {
@@ -462,6 +470,41 @@ async fn no_password_configured_refuses_everything() {
             .expect_error(StatusCode::FORBIDDEN, "set an admin password first");
     }
     assert!(f.control.presses.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_session_says_what_to_show_without_a_refusal() {
+    let f = fixture();
+    let anonymous = get(&f.router, "/api/session", None).await;
+    assert_eq!(
+        anonymous.expect_ok(),
+        json!({ "logged_in": false, "password_set": true, "setup": false })
+    );
+    let id = logged_in(&f.router).await;
+    let reply = get(&f.router, "/api/session", Some(&id)).await;
+    assert_eq!(
+        reply.expect_ok(),
+        json!({ "logged_in": true, "password_set": true, "setup": false })
+    );
+}
+
+#[tokio::test]
+async fn uploads_without_a_target_are_refused_naming_the_setting() {
+    let f = fixture();
+    let id = logged_in(&f.router).await;
+    f.control
+        .no_upload_target
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    for uri in [
+        "/api/buttons/upload",
+        "/api/memories/2026-11-29_10-01-00-MEMORY.mp4/upload",
+    ] {
+        let reply = post(&f.router, uri, Some(&id), json!({})).await;
+        reply.expect_error(StatusCode::CONFLICT, "No upload target is set up");
+        assert_eq!(reply.json()["setting"], "upload-target", "{uri}");
+    }
+    assert!(f.control.presses.lock().unwrap().is_empty());
+    assert!(f.control.uploads.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

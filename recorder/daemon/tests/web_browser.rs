@@ -127,6 +127,41 @@ fn the_web_app_works_in_a_real_browser() {
     assert_eq!(status["recording"]["segments_dropped"], 0, "{status}");
 }
 
+/// The rough edges of issue 23 (web/tests/details.mjs): a double tap on SAVE makes one memory,
+/// UPLOAD without an upload target says so and opens the setting, the status page speaks in words,
+/// units and the camera's local time, and the app leaves no console error or failed request behind.
+#[test]
+fn the_apps_details_hold_in_a_real_browser() {
+    let test = "the_apps_details_hold_in_a_real_browser";
+    if !have_tools(test) || !have_browser(test) {
+        return;
+    }
+    let port = free_port();
+    let recorder = Recorder::new(&web_settings(port));
+    let mut daemon = recorder.start();
+    daemon.wait_recording();
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
+    let mut node = Command::new("node");
+    node.current_dir(repo().join("web")).args([
+        "tests/details.mjs",
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+        "--password",
+        PASSWORD,
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+    ]);
+    let (ok, output) = run_bounded(node, BROWSER_LIMIT);
+    println!("{output}\nscreenshots: {}", artifacts.display());
+    assert!(
+        ok,
+        "the browser scenario failed:\n{output}\ndaemon log:\n{}",
+        daemon.log_tail()
+    );
+    assert!(output.contains("\nPASSED"), "{output}");
+}
+
 #[test]
 fn ffmpeg_decodes_the_live_playlist_without_errors() {
     let test = "ffmpeg_decodes_the_live_playlist_without_errors";

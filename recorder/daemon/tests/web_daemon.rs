@@ -81,3 +81,64 @@ fn the_phone_logs_in_sees_status_and_saves_through_the_api() {
         "{body}"
     );
 }
+
+/// Two SAVE taps a second apart (a double tap, or the button and the app together) are one moment:
+/// the second joins the first, and the one memory covers both presses' windows.
+#[test]
+fn two_saves_a_second_apart_make_one_memory_covering_both() {
+    if !have_tools("two_saves_a_second_apart_make_one_memory_covering_both") {
+        return;
+    }
+    let port = free_port();
+    let hash = moment_recorder::web::hash_password(PASSWORD);
+    let settings = Settings {
+        web: format!("listen = \"127.0.0.1:{port}\"\npassword_hash = {hash:?}\n"),
+        ..Settings::default()
+    };
+    let window_us = (settings.save_step_s * 1e6) as i64;
+    let recorder = Recorder::new(&settings);
+    let mut daemon = recorder.start();
+    daemon.wait_recording();
+    daemon.wait_history(Duration::from_secs(6));
+    let cookie = login(port, PASSWORD);
+
+    let press = || {
+        let (status, _, body) = http(port, "POST", "/api/buttons/save", Some(&cookie), "{}");
+        assert_eq!(status, 200, "{body}");
+    };
+    let first_us = daemon_support::now_us();
+    press();
+    std::thread::sleep(Duration::from_secs(1));
+    press();
+    let second_us = daemon_support::now_us();
+
+    // The save, then the join window (10 s after the second press) for a second memory to show.
+    daemon.wait(SAVE, "the joined save", |s| at(s, "/saves/completed") >= 1);
+    std::thread::sleep(Duration::from_secs(11));
+    let status = daemon.wait(SAVE, "the save to settle", |s| {
+        !s["saves"]["in_progress"].as_bool().unwrap_or(true)
+    });
+    let names = recorder.memory_files();
+    assert_eq!(names.len(), 1, "one memory for two taps: {names:?}");
+    assert_eq!(at(&status, "/saves/failed"), 0, "{status:#}");
+    assert_eq!(at(&status, "/saves/joined"), 1, "{status:#}");
+    let sidecar = recorder.sidecar(&names[0]);
+    let start = sidecar["utc_start_us"].as_i64().unwrap();
+    let end = sidecar["utc_end_us"].as_i64().unwrap();
+    // Cuts fall on segment boundaries, so the memory may reach a little further on either side,
+    // never less far (the press is a few ms after the request time taken here).
+    const SLACK_US: i64 = 300_000;
+    assert!(
+        start <= first_us - window_us + SLACK_US,
+        "the memory starts {} ms after the first press's window",
+        (start - (first_us - window_us)) / 1000
+    );
+    assert!(
+        end >= second_us - SLACK_US,
+        "the memory ends {} ms before the second press",
+        (second_us - end) / 1000
+    );
+    let (_, _, body) = http(port, "GET", "/api/memories", Some(&cookie), "");
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{body}");
+}

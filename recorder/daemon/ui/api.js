@@ -3,11 +3,14 @@
 // when the session is gone so the app can show the login form.
 
 export class ApiError extends Error {
-  constructor(status, message, field = null, retryAfter = null) {
+  // `setting`: the place in Settings where the cause is fixed (`upload-target`), when the recorder
+  // names one; the app links the message to it.
+  constructor(status, message, field = null, retryAfter = null, setting = null) {
     super(message);
     this.status = status;
     this.field = field;
     this.retryAfter = retryAfter;
+    this.setting = setting;
   }
 }
 
@@ -29,7 +32,8 @@ function failure(path, status, statusText, data, retryAfter) {
   if (status === 401 && path !== '/api/login') {
     window.dispatchEvent(new Event('moment:logged-out'));
   }
-  return new ApiError(status, message, data && data.field, Number(retryAfter) || null);
+  const setting = data && typeof data.setting === 'string' ? data.setting : null;
+  return new ApiError(status, message, data && data.field, Number(retryAfter) || null, setting);
 }
 
 // `text` returns the body as text (playlists) instead of parsing JSON.

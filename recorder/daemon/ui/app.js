@@ -27,11 +27,30 @@ export function lastStatus() {
   return latest;
 }
 
-export function toast(message, bad = false) {
-  const node = el('div', { class: bad ? 'toast bad' : 'toast', role: bad ? 'alert' : 'status', text: message });
+// `action`: an optional { text, run } shown as a button after the message (it stays longer).
+export function toast(message, bad = false, action = null) {
+  const node = el('div', { class: bad ? 'toast bad' : 'toast', role: bad ? 'alert' : 'status' },
+    el('span', { text: message }));
+  if (action) {
+    node.append(' ', el('button', { type: 'button', class: 'link toast-action', text: action.text,
+      onclick: () => { node.remove(); action.run(); } }));
+  }
   $('toasts').append(node);
   while ($('toasts').children.length > 3) $('toasts').firstElementChild.remove();
-  setTimeout(() => node.remove(), bad ? 7000 : 4000);
+  setTimeout(() => node.remove(), action ? 12000 : (bad ? 7000 : 4000));
+}
+
+// The settings card where each `setting` the recorder names in an error is fixed.
+const SETTING_CARDS = { 'upload-target': 'target-card' };
+
+// Opens the Settings page at the card for `setting` and puts the focus in it.
+export function openSetting(setting) {
+  location.hash = '#settings';
+  route();
+  const card = $(SETTING_CARDS[setting]);
+  if (!card) return;
+  card.scrollIntoView({ block: 'start' });
+  card.querySelector('select, input, button')?.focus({ preventScroll: true });
 }
 
 export function confirmDialog(text, okLabel = 'Delete') {
@@ -45,7 +64,12 @@ export function confirmDialog(text, okLabel = 'Delete') {
   });
 }
 
+// An error as a toast; one the recorder says is fixed in the settings links there.
 export function showError(err) {
+  if (err instanceof ApiError && err.setting && SETTING_CARDS[err.setting]) {
+    toast(err.message, true, { text: 'Open Settings', run: () => openSetting(err.setting) });
+    return;
+  }
   toast(err instanceof ApiError ? err.message : String(err), true);
 }
 
@@ -60,9 +84,9 @@ function publish(status) {
 
 function renderHeader(s) {
   const rec = $('rec');
-  const flowing = s.recording.running && s.recording.seconds_since_data !== null && s.recording.seconds_since_data < 15;
-  rec.dataset.state = flowing ? 'on' : 'off';
-  $('rec-text').textContent = flowing ? 'REC' : (s.recording.running ? 'waiting for camera' : 'not recording');
+  const state = s.recording.state;
+  rec.dataset.state = state === 'recording' ? 'on' : 'off';
+  $('rec-text').textContent = { recording: 'REC', 'waiting-for-camera': 'waiting for camera' }[state] || 'not recording';
   $('clock-banner').hidden = s.time.synced !== false || Math.abs(s.time.utc_us / 1000 - Date.now()) < 30000;
   const bars = [];
   const save = s.saves;
@@ -164,13 +188,17 @@ function showLogin(message = '') {
   $('login-password').focus();
 }
 
-// The setup wizard when the recorder is in setup mode (404 otherwise; 401: log in first).
-async function setupView() {
-  try {
-    return await get('/api/setup');
-  } catch (err) {
-    if (err.status === 401) throw err;
-    return null;
+// Where a visit starts, from /api/session (which never fails for want of a session): the setup
+// wizard while it is open (after the login once a password exists), the login form, or the app.
+// Asking this instead of trying /api/setup and /api/status keeps the console free of refusals.
+async function enter() {
+  const session = await get('/api/session');
+  if (session.setup && (session.logged_in || !session.password_set)) {
+    showSetup(await get('/api/setup'));
+  } else if (!session.logged_in) {
+    showLogin();
+  } else {
+    await start(await get('/api/status'));
   }
 }
 
@@ -201,9 +229,7 @@ async function login(event) {
   try {
     await post('/api/login', { password: $('login-password').value });
     $('login-password').value = '';
-    const wizard = await setupView();
-    if (wizard) showSetup(wizard);
-    else await start(await get('/api/status'));
+    await enter();
   } catch (err) {
     let message = err.message;
     if (err.status === 401) message = 'Wrong password.';
@@ -228,19 +254,22 @@ export async function logout() {
   showLogin();
 }
 
+// The header's height, for what floats just under it (the activity bars).
+function measureHeader() {
+  const header = document.querySelector('header.top');
+  if (header) document.documentElement.style.setProperty('--header-h', `${header.offsetHeight}px`);
+}
+
 async function boot() {
+  measureHeader();
+  window.addEventListener('resize', measureHeader);
   for (const [key, module] of Object.entries(pages)) module.init?.($(`page-${key}`));
   $('login-form').addEventListener('submit', login);
   $('clock-set').addEventListener('click', setClockFromPhone);
   window.addEventListener('hashchange', route);
   window.addEventListener('moment:logged-out', () => showLogin('Your session ended. Log in again.'));
   try {
-    const wizard = await setupView();
-    if (wizard) {
-      showSetup(wizard);
-      return;
-    }
-    await start(await get('/api/status'));
+    await enter();
   } catch (err) {
     showLogin(err.status === 401 ? '' : err.message);
   }

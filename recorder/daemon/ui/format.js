@@ -17,6 +17,19 @@ export function dayAndClock(ms) {
   return `${day} ${clock(ms)}`;
 }
 
+// A time as the recorder's own clock reads it, whatever the phone's time zone: `offsetS` is the
+// recorder's local offset from UTC (status.time.utc_offset_s), the zone its memories are named in.
+export function cameraTime(ms, offsetS, withDay = true) {
+  const shift = (Number(offsetS) || 0) * 1000;
+  const d = new Date(ms + shift);
+  const hms = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+  if (!withDay) return hms;
+  const today = new Date(Date.now() + shift);
+  const sameDay = d.toISOString().slice(0, 10) === today.toISOString().slice(0, 10);
+  const day = sameDay ? 'Today' : d.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short', timeZone: 'UTC' });
+  return `${day} ${hms}`;
+}
+
 export function duration(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return '–';
   const s = Math.round(seconds);

@@ -3,7 +3,7 @@
 // exists anywhere else.
 
 import { del, get, post } from './api.js';
-import { confirmDialog, lastStatus, onStatus, showError, toast } from './app.js';
+import { confirmDialog, onStatus, showError, toast } from './app.js';
 import { bytes, dayAndClock, duration, el, percent } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -81,15 +81,10 @@ function refreshItem(node, m) {
   if (m.clipped) meta.push('shorter than asked: the ring held less');
   if (m.usb_exported) meta.push('on USB');
   node.querySelector('.m-meta').textContent = meta.join(' · ');
+  // Without an upload target the button stays pressable: the recorder's answer says so and
+  // links to the setting.
   const upload = node.querySelector('[data-action=upload]');
-  const off = uploadsOff();
-  upload.disabled = m.upload === 'done' || off || Boolean(uploading && uploading.name === m.name);
-  upload.title = off ? 'No upload target is set up' : '';
-}
-
-function uploadsOff() {
-  const s = lastStatus();
-  return Boolean(s && s.uploads && s.uploads.activity === 'disabled');
+  upload.disabled = m.upload === 'done' || Boolean(uploading && uploading.name === m.name);
 }
 
 function uploadTag(m) {
@@ -133,7 +128,7 @@ function item(m) {
     upload.disabled = true;
     try {
       await post(`${url}/upload`);
-      toast(`${m.name} will upload now.`);
+      toast(`Uploading ${when(node.memory || m)} now.`);
     } catch (err) {
       showError(err);
       upload.disabled = false;

@@ -2,7 +2,7 @@
 // recorder refuses is shown next to its field with the recorder's own explanation.
 
 import { get, post, put } from './api.js';
-import { logout, showError } from './app.js';
+import { lastStatus, logout, showError } from './app.js';
 import { el } from './format.js';
 import * as firmware from './firmware.js';
 import * as remoteForm from './remote-form.js';
@@ -30,7 +30,14 @@ export function init() {
 
 // ---- Wi-Fi (only when the recorder runs the network) ----
 
+// The status says whether the recorder runs the network; when it does not, /api/network does not
+// exist and is not asked.
 async function showNetwork() {
+  const mode = lastStatus()?.network?.mode;
+  if (!mode || mode === 'unmanaged') {
+    $('network-card').hidden = true;
+    return;
+  }
   let net;
   try {
     net = await get('/api/network');
@@ -154,7 +161,46 @@ function patch() {
 
 function clearErrors() {
   for (const p of document.querySelectorAll('#settings-form [data-error]')) p.textContent = '';
+  for (const input of fields()) input.removeAttribute('aria-invalid');
   $('settings-error').textContent = '';
+}
+
+// The field the recorder names, as the page shows it: its input (video.width and video.height
+// are one "Picture size" choice) and the words of its label.
+function fieldOf(name) {
+  const path = name === 'video.width' || name === 'video.height' ? 'video.size' : name;
+  const input = document.querySelector(`#settings-form [data-field="${CSS.escape(path)}"]`);
+  const label = input && input.closest('label');
+  const words = label ? label.firstChild.textContent.trim() : null;
+  return { input, words };
+}
+
+// The recorder's message in the page's words: the API names fields by their keys
+// ("memories.save_minutes must be ..."), which mean nothing to the person at the form.
+function plain(message, field) {
+  let text = message;
+  if (field && text.startsWith(`${field} `)) text = `This ${text.slice(field.length + 1)}`;
+  text = text.replace(/\b(?:memories|upload|video|web|network|buttons|source|usb|update)\.[a-z_]+\b/g, (key) => {
+    const { words } = fieldOf(key);
+    return words ? `"${words}"` : 'a setting';
+  });
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// A refusal next to its field, on screen, with the focus in the field and the person's input
+// left as it was; one without a field goes next to the Save button.
+function showRefusal(err) {
+  const slotName = err.field === 'video.height' ? 'video.width' : err.field;
+  const slot = slotName && document.querySelector(`#settings-form [data-error="${CSS.escape(slotName)}"]`);
+  const { input } = err.field ? fieldOf(err.field) : { input: null };
+  const target = slot || $('settings-error');
+  target.textContent = plain(err.message, err.field);
+  if (input) {
+    input.setAttribute('aria-invalid', 'true');
+    input.focus({ preventScroll: true });
+  }
+  (input || target).scrollIntoView({ block: 'center' });
+  target.scrollIntoView({ block: 'nearest' });
 }
 
 async function save(event) {
@@ -172,9 +218,7 @@ async function save(event) {
     fill(loaded);
     $('settings-saved').textContent = 'Saved.';
   } catch (err) {
-    const slot = err.field && document.querySelector(`#settings-form [data-error="${CSS.escape(err.field)}"]`);
-    if (slot) slot.textContent = err.message;
-    else if (err.status === 400) $('settings-error').textContent = err.message;
+    if (err.field || err.status === 400) showRefusal(err);
     else showError(err);
   } finally {
     $('settings-save').disabled = false;

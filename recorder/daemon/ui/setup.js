@@ -42,8 +42,8 @@ function bind() {
   if (bound) return;
   bound = true;
   $('setup-form').addEventListener('submit', (e) => { e.preventDefault(); next(); });
-  $('setup-back').addEventListener('click', () => goTo(Math.max(0, step - 1)));
-  $('setup-skip').addEventListener('click', () => { $('setup-kind').value = ''; renderUploadFields(); goTo(step + 1); });
+  $('setup-back').addEventListener('click', () => goTo(Math.max(0, neighbour(step, -1))));
+  $('setup-skip').addEventListener('click', () => { $('setup-kind').value = ''; renderUploadFields(); goTo(neighbour(step, 1)); });
   $('setup-rescan').addEventListener('click', rescan);
   remoteForm.fillKinds($('setup-kind'));
   $('setup-kind').addEventListener('change', renderUploadFields);
@@ -52,6 +52,13 @@ function bind() {
     radio.addEventListener('change', () => { $('setup-window-label').hidden = policy() !== 'window'; });
   }
   $('setup-window-label').hidden = true;
+}
+
+// The step before or after `index`: "When to upload" is no question while uploads go nowhere.
+function neighbour(index, by) {
+  let to = index + by;
+  if (STEPS[to] === 'policy' && !$('setup-kind').value) to += by;
+  return to;
 }
 
 function goTo(index) {
@@ -101,6 +108,8 @@ function check(name) {
     const ssid = chosenSsid();
     if (!ssid) return ['wifi', 'Choose your network, or pick "Other network" and type its name.'];
     const pw = $('setup-wifi-password').value;
+    const secured = (view.networks || []).some((n) => n.ssid === ssid && n.secured);
+    if (!pw && secured) return ['wifi', `${ssid} is protected by a password: type its Wi-Fi password.`];
     if (pw && (pw.length < 8 || pw.length > 63)) return ['wifi', 'A Wi-Fi password has 8 to 63 characters.'];
   }
   if (name === 'admin') {
@@ -125,7 +134,7 @@ function next() {
     return;
   }
   if (name === 'summary') submit();
-  else goTo(step + 1);
+  else goTo(neighbour(step, 1));
 }
 
 // ---- Wi-Fi ----
@@ -255,27 +264,50 @@ async function submit() {
 // The recorder tries the network and saves the wizard only once it has joined. If it cannot, its
 // access point comes back with the reason: the phone rejoins it, this page finds the wizard again
 // and sends the owner back to the Wi-Fi step with the reason. While the recorder is away the
-// requests fail; that is the normal case.
+// requests fail; that is the normal case. Meanwhile the page counts the seconds, and when the
+// recorder has not answered within the limit it says what that means.
 async function awaitOutcome(ssid) {
-  for (let i = 0; i < OUTCOME_POLLS; i += 1) {
-    await new Promise((r) => setTimeout(r, OUTCOME_POLL_MS));
-    let fresh;
-    try {
-      fresh = await get('/api/setup');
-    } catch (err) {
-      // 404: setup closed, the recorder joined; anything else: it is away.
-      if (err.status === 404) break;
-      continue;
+  const started = Date.now();
+  const state = $('setup-done-state');
+  const limitS = Math.round((OUTCOME_POLL_MS * OUTCOME_POLLS) / 1000);
+  const tick = () => {
+    const s = Math.round((Date.now() - started) / 1000);
+    state.textContent = `Trying to join ${ssid}… ${s} s (a join takes up to a minute; this page waits ${limitS} s).`;
+    $('setup-join-progress').value = Math.min(1, s / limitS);
+  };
+  $('setup-join-progress').hidden = false;
+  tick();
+  const timer = setInterval(tick, 1000);
+  try {
+    for (let i = 0; i < OUTCOME_POLLS; i += 1) {
+      await new Promise((r) => setTimeout(r, OUTCOME_POLL_MS));
+      let fresh;
+      try {
+        // /api/session answers even once setup is closed, so joining makes no failed request.
+        const session = await get('/api/session');
+        if (!session.setup) {
+          state.textContent = `The recorder joined ${ssid} and setup is finished. Connect this phone to ${ssid} and open http://moment.local.`;
+          return;
+        }
+        fresh = await get('/api/setup');
+      } catch {
+        continue;
+      }
+      if (fresh.mode === 'ap' && fresh.last_error) {
+        view = fresh;
+        renderNetworks();
+        const last = $('setup-last-error');
+        last.hidden = false;
+        last.textContent = `The recorder could not join ${ssid}: ${fresh.last_error}. Nothing was saved; check the network and its password and try again.`;
+        goTo(0);
+        return;
+      }
     }
-    if (fresh.mode === 'ap' && fresh.last_error) {
-      view = fresh;
-      renderNetworks();
-      const last = $('setup-last-error');
-      last.hidden = false;
-      last.textContent = `The recorder could not join ${ssid}: ${fresh.last_error}. Nothing was saved; check the network and its password and try again.`;
-      goTo(0);
-      return;
-    }
+    state.textContent = `No word from the recorder for ${limitS} s. Most likely it joined ${ssid} and this phone is still on the recorder's own Wi-Fi, `
+      + `which is gone: connect this phone to ${ssid} and open http://moment.local. If the recorder could not join, its own Wi-Fi `
+      + `${view.ap_ssid || ''} comes back; join it and reload this page to see why.`;
+  } finally {
+    clearInterval(timer);
+    $('setup-join-progress').hidden = true;
   }
-  $('setup-done-state').textContent = '';
 }

@@ -3,7 +3,7 @@
 // version, and the last things that happened.
 
 import { onStatus } from './app.js';
-import { bytes, clock, dayAndClock, el, span } from './format.js';
+import { bytes, cameraTime, el, span } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const ACTIVITY = {
@@ -15,6 +15,14 @@ const ACTIVITY = {
   disabled: 'off: no upload target is set up',
   stopped: 'stopped (see the log)',
 };
+// The status's stable words (docs/api.md) in plain language.
+const RECORDING = { recording: 'recording', 'waiting-for-camera': 'waiting for the camera', stopped: 'stopped' };
+const POLICY = { immediate: 'as soon as a memory is saved', window: 'in the nightly window', manual: 'only when UPLOAD is pressed' };
+const LED = { off: 'off', recording: 'steady: recording', saving: 'saving', copying: 'quick blink: copying to USB',
+  uploading: 'slow blink: uploading', setup: 'double blink: setup', error: 'fast blink: something failed' };
+const BUTTONS = { gpio: 'the camera\'s buttons', simulated: 'simulated (no buttons on this machine)' };
+const EVENT_KIND = { save: 'Save', source: 'Camera', upload: 'Upload', button: 'Button', web: 'Web app', settings: 'Settings',
+  network: 'Wi-Fi', usb: 'USB stick', time: 'Clock', stop: 'Stop', preseed: 'Setup file', update: 'Update', video: 'Video' };
 let visible = false;
 let latest = null;
 
@@ -46,22 +54,24 @@ function card(title, rows) {
 function render(s) {
   const r = s.recording;
   const ring = s.ring;
+  const offset = s.time.utc_offset_s;
+  const when = (us) => cameraTime(us / 1000, offset);
   const reach = ring.oldest_utc_us && ring.newest_utc_end_us
     ? (ring.newest_utc_end_us - ring.oldest_utc_us) / 1e6 : null;
   const u = s.uploads || {};
   const cards = [
     card('Recording', [
-      ['State', r.running ? (r.seconds_since_data !== null && r.seconds_since_data < 15 ? 'recording' : 'waiting for the camera') : 'stopped'],
+      ['State', RECORDING[r.state] || r.state],
       ['Source', r.source],
-      ['Last data', r.seconds_since_data === null ? 'never' : `${r.seconds_since_data.toFixed(1)} s ago`],
+      ['Last data', r.seconds_since_data === null ? 'never' : `${span(r.seconds_since_data)} ago`],
       ['Recorded since start', bytes(r.bytes)],
-      ['Segments', `${r.segments_sent} (${r.segments_dropped} dropped)`],
+      ['Segments', `${r.segments_sent} recorded, ${r.segments_dropped} dropped`],
       ['Camera restarts', r.source_restarts],
     ]),
     card('Ring', [
       ['Holds', reach === null ? 'nothing yet' : span(reach)],
-      ['From', ring.oldest_utc_us ? dayAndClock(ring.oldest_utc_us / 1000) : null],
-      ['To', ring.newest_utc_end_us ? dayAndClock(ring.newest_utc_end_us / 1000) : null],
+      ['From', ring.oldest_utc_us ? when(ring.oldest_utc_us) : null],
+      ['To', ring.newest_utc_end_us ? when(ring.newest_utc_end_us) : null],
       ['Used', `${bytes(ring.used_bytes)} of ${bytes(ring.capacity_bytes)}`],
       ['Segments', ring.segment_count],
       ['Fault', ring.failed || 'none'],
@@ -69,7 +79,7 @@ function render(s) {
     card('Memories and uploads', [
       ['Memories', s.memories],
       ['Uploads', ACTIVITY[u.activity] || u.activity],
-      ['Upload policy', u.policy],
+      ['Upload policy', POLICY[u.policy] || u.policy],
       ['Uploading now', u.current ? u.current.name : 'nothing'],
       ['Waiting', u.pending],
       ['Failed attempts', u.failed],
@@ -80,9 +90,9 @@ function render(s) {
     ]),
     usbCard(s.usb),
     card('System', [
-      ['Time', `${dayAndClock(s.time.utc_us / 1000)}${s.time.synced ? '' : ' (not synchronised)'}`],
-      ['LED', s.led.pattern],
-      ['Buttons', s.buttons.backend],
+      ['Time', `${when(s.time.utc_us)}${s.time.synced ? '' : ' (not synchronised)'}`],
+      ['LED', LED[s.led.pattern] || s.led.pattern],
+      ['Buttons', BUTTONS[s.buttons.backend] || s.buttons.backend],
       ['Network', s.network ? networkText(s.network) : undefined],
       ['Booted slot', s.system ? (s.system.booted_slot ?? 'unknown') : undefined],
       ['Version', s.version],
@@ -90,7 +100,8 @@ function render(s) {
   ];
   $('status-grid').replaceChildren(...cards);
   const events = [...(s.events || [])].reverse().map((e) => el('li', {},
-    el('time', { text: clock(e.utc_us / 1000) }), el('span', { text: `${e.kind}: ${e.message}` })));
+    el('time', { text: cameraTime(e.utc_us / 1000, offset, false) }),
+    el('span', { text: `${EVENT_KIND[e.kind] || e.kind}: ${e.message}` })));
   $('events').replaceChildren(...(events.length ? events : [el('li', { class: 'muted', text: 'Nothing yet.' })]));
 }
 
@@ -121,6 +132,7 @@ function usbCard(usb) {
 function networkText(n) {
   if (n.mode === 'station') return `${n.station_ssid} (${n.address || 'no address'})`;
   if (n.mode === 'joining') return `joining ${n.station_ssid}…`;
+  if (n.mode === 'unmanaged') return 'set up by the system';
   if (n.mode === 'ap') return `access point ${n.ap_ssid}${n.setup ? ' (setup)' : ''}${n.last_error ? `: ${n.last_error}` : ''}`;
   return n.mode;
 }

@@ -5,6 +5,9 @@
 
 import { clock, el } from './format.js';
 
+// The narrowest the marked range is drawn, in CSS pixels: visible at every zoom.
+const MIN_SELECTION_PX = 8;
+
 export class Timeline {
   constructor(root, onPick) {
     this.root = root;
@@ -134,6 +137,9 @@ export class Timeline {
     if (view) this.root.setAttribute('aria-valuetext', this.playhead ? clock(this.playhead) : '');
   }
 
+  // The marked range, never thinner than MIN_SELECTION_PX: a few seconds of a ring of hours would
+  // be a fraction of a pixel at the "All" zoom. A thin one is widened around its middle and kept
+  // inside the bar; at "All" a mark just past the newest recording is drawn at the end.
   placeSelection() {
     const view = this.view();
     const { in: a, out: b } = this.marks;
@@ -142,11 +148,25 @@ export class Timeline {
       return;
     }
     const end = b ?? this.playhead ?? a;
-    const lo = Math.max(0, this.x(Math.min(a, end), view));
-    const hi = Math.min(100, this.x(Math.max(a, end), view));
-    this.selection.hidden = hi < 0 || lo > 100;
+    let lo = this.x(Math.min(a, end), view);
+    let hi = this.x(Math.max(a, end), view);
+    if (this.zoom !== 'all' && (hi < 0 || lo > 100)) {
+      this.selection.hidden = true;
+      return;
+    }
+    lo = Math.min(100, Math.max(0, lo));
+    hi = Math.min(100, Math.max(0, hi));
+    // A hidden bar has no width; the next render (every status tick) widens it then.
+    const barPx = this.root.clientWidth;
+    const minPct = barPx ? Math.min(100, (MIN_SELECTION_PX / barPx) * 100) : 0;
+    if (hi - lo < minPct) {
+      const mid = (lo + hi) / 2;
+      lo = Math.min(100 - minPct, Math.max(0, mid - minPct / 2));
+      hi = lo + minPct;
+    }
+    this.selection.hidden = false;
     this.selection.style.left = `${lo}%`;
-    this.selection.style.width = `${Math.max(0.5, hi - lo)}%`;
+    this.selection.style.width = `${hi - lo}%`;
   }
 
   showHover(clientX) {

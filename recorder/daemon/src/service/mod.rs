@@ -6,6 +6,7 @@
 //! recording. A failed save, a dead network or a hung rclone shows in the status and the LED.
 
 mod network;
+mod save_join;
 mod saver;
 mod settings;
 pub mod status;
@@ -40,6 +41,8 @@ const TICK: Duration = Duration::from_millis(500);
 const DONE_QUEUE: usize = 64;
 /// Saves running or waiting at once; a press beyond that is refused with a message.
 const MAX_SAVES: usize = 2;
+/// How often a finished save looks whether another request joined it, within the join window.
+const JOIN_POLL: Duration = Duration::from_millis(100);
 /// The LED shows an error this long after a failed save.
 const ERROR_SHOWN: Duration = Duration::from_secs(10);
 
@@ -65,6 +68,8 @@ struct Shared {
     live: Arc<crate::web::LiveHub>,
     settings: settings::LiveSettings,
     saves_running: std::sync::atomic::AtomicUsize,
+    /// The SAVE that a request close after it joins (save_join.rs).
+    joiner: save_join::Joiner,
     runtime: tokio::runtime::Handle,
     /// The Wi-Fi (AP for setup, or station), when `network.backend` is not off.
     network: Option<crate::network::manager::NetworkHandle>,
@@ -187,6 +192,7 @@ async fn daemon(config: Config) -> Result<()> {
         swap,
         live,
         saves_running: Default::default(),
+        joiner: Default::default(),
         runtime: tokio::runtime::Handle::current(),
         updater: std::sync::OnceLock::new(),
         usb: std::sync::OnceLock::new(),
@@ -292,7 +298,7 @@ impl EventSink {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if queue.len() < Self::MAX {
-                queue.push_back(format!("{event:?}"));
+                queue.push_back(status::source_event_text(&event));
             }
         }
     }
@@ -420,20 +426,57 @@ async fn on_button(shared: &Arc<Shared>, event: ButtonEvent) {
     }
 }
 
-/// Starts a save for a button press; the press time is converted to UTC now, before any wait.
+/// Starts a save for a button press (the physical button, the control socket and the web app's SAVE
+/// all come here); the press time is converted to UTC now, before any wait. A press close after
+/// the previous one joins that save instead of making a second memory (save_join.rs).
 fn start_save(shared: &Arc<Shared>, pressed_at: Instant, window: Duration, steps: u32) {
     let end_utc_us = moment_media::system_clock().utc_us - pressed_at.elapsed().as_micros() as i64;
+    let from_utc_us = end_utc_us.saturating_sub(window.as_micros() as i64);
+    let id = match shared
+        .joiner
+        .offer((from_utc_us, end_utc_us), Instant::now())
+    {
+        save_join::Offer::Joined((from, to)) => {
+            shared.board.saves(|s| s.joined += 1);
+            shared.board.event(
+                "save",
+                format!(
+                    "SAVE again: joined the save just made, which now keeps {} s",
+                    (to - from) / 1_000_000
+                ),
+            );
+            return;
+        }
+        save_join::Offer::New(id) => id,
+    };
     let what = format!("SAVE: the last {} s (held {steps} steps)", window.as_secs());
-    if let Err(e) = start_save_range(shared, end_utc_us, window, what) {
+    let request = SaveRequest {
+        end_utc_us,
+        length: window,
+    };
+    if let Err(e) = start_save_job(shared, request, Some(id), what) {
+        shared.joiner.close(id);
         shared.board.event("save", e);
     }
 }
 
-/// Starts saving `[end - length, end]` on a blocking thread; refused when `MAX_SAVES` run.
+/// Starts saving `[end - length, end]` (a range from the web app) on a blocking thread; refused
+/// when `MAX_SAVES` run. An explicit range never joins another save.
 fn start_save_range(
     shared: &Arc<Shared>,
     end_utc_us: i64,
     length: Duration,
+    what: String,
+) -> Result<(), String> {
+    start_save_job(shared, SaveRequest { end_utc_us, length }, None, what)
+}
+
+/// Runs a save on a blocking thread; with `join`, the joiner's save of that id: its range is cut
+/// again while requests join it, each new cut replacing the last, until it closes.
+fn start_save_job(
+    shared: &Arc<Shared>,
+    request: SaveRequest,
+    join: Option<u64>,
     what: String,
 ) -> Result<(), String> {
     use std::sync::atomic::Ordering;
@@ -443,22 +486,92 @@ fn start_save_range(
     }
     shared.board.event("save", what);
     let shared = shared.clone();
-    let request = SaveRequest { end_utc_us, length };
     tokio::task::spawn_blocking(move || {
-        shared.board.saves(|s| s.in_progress = true);
-        let result = shared.saver.save(request, &mut |done, total| {
-            shared.board.saves(|s| {
-                s.bytes_done = done;
-                s.bytes_total = total;
-            })
-        });
+        let saved = match join {
+            None => cut(&shared, request, None),
+            Some(id) => cut_joined(&shared, id),
+        };
         shared.saves_running.fetch_sub(1, Ordering::SeqCst);
-        finish_save(&shared, result);
+        if let Some(memory) = saved {
+            let uploads = shared.uploads.clone();
+            shared.runtime.spawn(async move {
+                if let Err(e) = uploads.enqueue(&memory.name, memory.size).await {
+                    tracing::warn!(error = %e, "cannot queue the upload");
+                }
+            });
+        }
     });
     Ok(())
 }
 
-fn finish_save(shared: &Arc<Shared>, result: Result<crate::memories::Memory, SaveError>) {
+/// Cuts the joiner's save `id` until it closes (bounded: each round is a join, and a save takes at
+/// most `save_join::MAX_JOINS`); the memory that stays, if any.
+fn cut_joined(shared: &Arc<Shared>, id: u64) -> Option<crate::memories::Memory> {
+    let mut range = shared.joiner.range(id)?;
+    let mut kept: Option<crate::memories::Memory> = None;
+    for _ in 0..=save_join::MAX_JOINS {
+        let request = SaveRequest {
+            end_utc_us: range.1,
+            length: Duration::from_micros((range.1 - range.0).max(0) as u64),
+        };
+        let Some(memory) = cut(shared, request, kept.as_ref()) else {
+            shared.joiner.close(id);
+            return kept;
+        };
+        kept = Some(memory);
+        // Late requests may still join; the wait is bounded by the join window.
+        loop {
+            match shared.joiner.after_cut(id, range, Instant::now()) {
+                save_join::AfterCut::Recut(grown) => {
+                    range = grown;
+                    break;
+                }
+                save_join::AfterCut::WaitUntil(until) => std::thread::sleep(
+                    until
+                        .saturating_duration_since(Instant::now())
+                        .min(JOIN_POLL),
+                ),
+                save_join::AfterCut::Closed => return kept,
+            }
+        }
+    }
+    shared.joiner.close(id);
+    kept
+}
+
+/// One cut of `request` with the status kept; `replaces`: the memory an earlier cut of the same
+/// save made, deleted once the new one is recorded (so a crash between leaves both, never none).
+fn cut(
+    shared: &Arc<Shared>,
+    request: SaveRequest,
+    replaces: Option<&crate::memories::Memory>,
+) -> Option<crate::memories::Memory> {
+    shared.board.saves(|s| s.in_progress = true);
+    let result = shared.saver.save(request, &mut |done, total| {
+        shared.board.saves(|s| {
+            s.bytes_done = done;
+            s.bytes_total = total;
+        })
+    });
+    let memory = finish_save(shared, result)?;
+    if let Some(old) = replaces.filter(|old| old.name != memory.name) {
+        match shared.memories.delete(&old.name) {
+            Ok(()) => shared.board.event(
+                "save",
+                format!("{} replaces {}: it covers both", memory.name, old.name),
+            ),
+            Err(e) => {
+                tracing::warn!(memory = %old.name, error = %e, "cannot delete the memory a joined save replaced")
+            }
+        }
+    }
+    Some(memory)
+}
+
+fn finish_save(
+    shared: &Arc<Shared>,
+    result: Result<crate::memories::Memory, SaveError>,
+) -> Option<crate::memories::Memory> {
     match result {
         Ok(memory) => {
             shared.board.saves(|s| {
@@ -468,14 +581,13 @@ fn finish_save(shared: &Arc<Shared>, result: Result<crate::memories::Memory, Sav
             });
             shared.board.event(
                 "save",
-                format!("saved {} ({} bytes)", memory.name, memory.size),
+                format!(
+                    "saved {} ({})",
+                    memory.name,
+                    crate::cli::units::human_bytes(memory.size)
+                ),
             );
-            let uploads = shared.uploads.clone();
-            shared.runtime.spawn(async move {
-                if let Err(e) = uploads.enqueue(&memory.name, memory.size).await {
-                    tracing::warn!(error = %e, "cannot queue the upload");
-                }
-            });
+            Some(memory)
         }
         Err(e) => {
             shared.board.saves(|s| {
@@ -485,6 +597,7 @@ fn finish_save(shared: &Arc<Shared>, result: Result<crate::memories::Memory, Sav
             });
             shared.board.event("save", format!("save failed: {e}"));
             show_error(shared);
+            None
         }
     }
 }
@@ -584,6 +697,7 @@ impl Shared {
                     .clone(),
                 self.capture.snapshot(),
                 clock.mono_us,
+                silence_us(&self.config),
             ),
             ring: self.reader.stats(),
             led: self.led.status().into(),
@@ -594,6 +708,7 @@ impl Shared {
             time: TimeView {
                 utc_us: clock.utc_us,
                 synced: clock.utc_synced,
+                utc_offset_s: status::local_offset_s(clock.utc_us.div_euclid(1_000_000)),
             },
             network_resets,
             network: match &self.network {

@@ -124,8 +124,20 @@ pub fn booted_slot(cmdline: &str) -> Option<String> {
     plain.then(|| value.to_owned())
 }
 
+/// What the recording is doing, as a stable word the app turns into a sentence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordingState {
+    /// Bytes arrive from the camera.
+    Recording,
+    /// Running, but no bytes within the silence bound (starting, or the camera restarts).
+    WaitingForCamera,
+    Stopped,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RecordingStatus {
+    pub state: RecordingState,
     pub running: bool,
     pub source: String,
     pub bytes: u64,
@@ -137,8 +149,22 @@ pub struct RecordingStatus {
 }
 
 impl RecordingStatus {
-    pub fn new(running: bool, source: String, totals: CaptureTotals, now_mono_us: u64) -> Self {
+    /// `silence_us`: how long without bytes counts as waiting for the camera.
+    pub fn new(
+        running: bool,
+        source: String,
+        totals: CaptureTotals,
+        now_mono_us: u64,
+        silence_us: u64,
+    ) -> Self {
+        let flowing = totals.last_data_mono_us > 0
+            && now_mono_us.saturating_sub(totals.last_data_mono_us) < silence_us;
         RecordingStatus {
+            state: match (running, flowing) {
+                (false, _) => RecordingState::Stopped,
+                (true, true) => RecordingState::Recording,
+                (true, false) => RecordingState::WaitingForCamera,
+            },
             running,
             source,
             bytes: totals.bytes,
@@ -161,7 +187,7 @@ pub struct LedView {
 impl From<LedStatus> for LedView {
     fn from(s: LedStatus) -> Self {
         LedView {
-            pattern: format!("{:?}", s.pattern).to_lowercase(),
+            pattern: s.pattern.name().to_owned(),
             on: s.on,
             flashes: s.flashes,
         }
@@ -192,6 +218,9 @@ pub struct SaveView {
     pub bytes_done: u64,
     pub bytes_total: u64,
     pub completed: u64,
+    /// SAVE requests that joined the save before them instead of making a memory of their own
+    /// (save_join.rs).
+    pub joined: u64,
     pub failed: u64,
     pub last_memory: Option<String>,
     pub last_error: Option<String>,
@@ -201,14 +230,67 @@ pub struct SaveView {
 pub struct TimeView {
     pub utc_us: i64,
     pub synced: bool,
+    /// The recorder's local time minus UTC now, in seconds (its TZ and /etc/localtime), so the
+    /// app shows times as the camera names its memories, whatever the phone's time zone.
+    pub utc_offset_s: i32,
 }
 
-/// Something that happened, for people reading the status.
+/// The local time's offset from UTC at `utc_s` (seconds since the epoch), in seconds; 0 when the
+/// C library cannot convert it.
+pub fn local_offset_s(utc_s: i64) -> i32 {
+    // time_t is 64 bits on every target the recorder builds for.
+    let now: libc::time_t = utc_s;
+    // SAFETY: `localtime_r` writes only into `tm`, which we own, and reads `now`; the reentrant
+    // variant shares no static buffer with other threads.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
+    // Real offsets lie within a day; anything else is not believed.
+    match i32::try_from(tm.tm_gmtoff) {
+        Ok(offset) if ok && offset.abs() < 86_400 => offset,
+        _ => 0,
+    }
+}
+
+/// Something that happened, for people reading the status: `kind` is the part it concerns (a
+/// stable word: `save`, `source`, `upload`...), `message` a sentence in plain words.
 #[derive(Clone, Debug, Serialize)]
 pub struct Event {
     pub utc_us: i64,
     pub kind: &'static str,
     pub message: String,
+}
+
+/// A camera (source) event in plain words, for the status's events.
+pub fn source_event_text(event: &moment_media::source::SourceEvent) -> String {
+    use moment_media::source::SourceEvent;
+    let secs = |d: &std::time::Duration| {
+        let s = d.as_secs_f64();
+        if s < 10.0 {
+            format!("{s:.1} s")
+        } else {
+            format!("{:.0} s", s)
+        }
+    };
+    match event {
+        SourceEvent::Started { attempt: 1 } => "the camera started".to_owned(),
+        SourceEvent::Started { attempt } => {
+            format!("the camera started again (start number {attempt})")
+        }
+        SourceEvent::Ended { reason } => format!("the camera stopped: {reason}"),
+        SourceEvent::Silent { after } => {
+            format!(
+                "the camera sent nothing for {}, so it was restarted",
+                secs(after)
+            )
+        }
+        SourceEvent::OpenFailed { error, retry_in } => {
+            format!(
+                "the camera could not start: {error}; next try in {}",
+                secs(retry_in)
+            )
+        }
+        SourceEvent::Replaced { by } => format!("the camera restarted with new settings: {by}"),
+    }
 }
 
 /// The state the event loop changes and the status reads, and the count of changes a person would
@@ -311,6 +393,39 @@ mod tests {
         assert_eq!(booted_slot("rauc.slot="), None);
         assert_eq!(booted_slot("xrauc.slot=A"), None);
         assert_eq!(booted_slot(&format!("rauc.slot={}", "x".repeat(65))), None);
+    }
+
+    #[test]
+    fn camera_events_read_as_sentences_without_debug_text() {
+        use moment_media::source::SourceEvent;
+        use std::time::Duration;
+        let events = [
+            SourceEvent::Started { attempt: 1 },
+            SourceEvent::Started { attempt: 3 },
+            SourceEvent::Ended {
+                reason: "exit status 1".into(),
+            },
+            SourceEvent::Silent {
+                after: Duration::from_secs(10),
+            },
+            SourceEvent::OpenFailed {
+                error: "no such device".into(),
+                retry_in: Duration::from_millis(500),
+            },
+            SourceEvent::Replaced {
+                by: "test pattern 1280x720".into(),
+            },
+        ];
+        for event in &events {
+            let text = source_event_text(event);
+            assert!(text.starts_with("the camera"), "{text}");
+            assert!(!text.contains(['{', '}']), "{text}");
+        }
+        assert_eq!(source_event_text(&events[0]), "the camera started");
+        assert_eq!(
+            source_event_text(&events[4]),
+            "the camera could not start: no such device; next try in 0.5 s"
+        );
     }
 
     #[test]

@@ -130,6 +130,10 @@ impl crate::web::Control for WebControl {
         Ok(())
     }
 
+    fn has_upload_target(&self) -> bool {
+        self.0.uploads.status().activity != crate::upload::Activity::Disabled
+    }
+
     fn settings(&self) -> serde_json::Value {
         self.0.settings_json()
     }

@@ -57,6 +57,11 @@ pub trait Control: Send + Sync + 'static {
     fn save_range(&self, from_us: i64, to_us: i64) -> Result<(), String>;
     /// Uploads the memory `name` now, ahead of the policy; the error is a message for the user.
     fn upload_memory(&self, name: &str) -> Result<(), String>;
+    /// Whether an upload target is set up; without one the UPLOAD button and "upload this memory"
+    /// are refused with a message that says so. The default: set up.
+    fn has_upload_target(&self) -> bool {
+        true
+    }
     /// The runtime settings, as `GET /api/settings` sends them (`settings::SettingsView`).
     fn settings(&self) -> serde_json::Value;
     /// Applies a parsed change (`PUT /api/settings`): checks it, keeps it in the overlay file and
@@ -111,7 +116,7 @@ pub(crate) struct ApiState {
     sse: Arc<Semaphore>,
 }
 
-/// `/api/login`, `/api/logout`, `/api/status`, `/api/events`, `/api/buttons/*`, `/api/time`,
+/// `/api/login`, `/api/logout`, `/api/session`, `/api/status`, `/api/events`, `/api/buttons/*`, `/api/time`,
 /// `/api/memories` (POST), `/api/settings`, with their body limit and request timeout (the auth
 /// middleware is added by [`super::router`]).
 pub(crate) fn routes(control: Arc<dyn Control>, auth: Arc<AuthState>) -> Router {
@@ -125,6 +130,7 @@ pub(crate) fn routes(control: Arc<dyn Control>, auth: Arc<AuthState>) -> Router 
     let session = Router::new()
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
+        .route("/api/session", get(auth::session))
         .with_state(auth);
     Router::new()
         .route("/api/status", get(status))
@@ -299,11 +305,23 @@ async fn save(
     press(&*state.control, ButtonName::Save, body)
 }
 
-/// `POST /api/buttons/upload {"hold_ms": N}` (the body is optional).
+/// The refusal of an upload while no upload target is set up: 409, naming the settings section.
+fn no_upload_target() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "No upload target is set up, so there is nowhere to upload to. Choose one in Settings, under Upload target.",
+    )
+    .with_setting("upload-target")
+}
+
+/// `POST /api/buttons/upload {"hold_ms": N}` (the body is optional); 409 without an upload target.
 async fn upload(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    if !state.control.has_upload_target() {
+        return Err(no_upload_target());
+    }
     press(&*state.control, ButtonName::Upload, body)
 }
 
@@ -372,13 +390,17 @@ async fn save_range(
     ))
 }
 
-/// `POST /api/memories/{name}/upload`: 202 once the upload is queued ahead of the policy.
+/// `POST /api/memories/{name}/upload`: 202 once the upload is queued ahead of the policy; 409
+/// without an upload target.
 async fn upload_memory(
     State(state): State<ApiState>,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !crate::memories::is_memory_name(&name) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "no such memory"));
+    }
+    if !state.control.has_upload_target() {
+        return Err(no_upload_target());
     }
     state
         .control

@@ -519,7 +519,11 @@ pub(crate) async fn guard(
             }
         }
     }
-    if path == "/api/login" || path == "/api/logout" || super::ui::is_public(path) {
+    if path == "/api/login"
+        || path == "/api/logout"
+        || path == "/api/session"
+        || super::ui::is_public(path)
+    {
         return next.run(request).await;
     }
     if !auth.is_set() {
@@ -604,6 +608,21 @@ fn too_many(left: Duration) -> ApiError {
             format!("too many wrong passwords; try again in {secs} s"),
         )
     }
+}
+
+/// `GET /api/session`, open to anyone: what the page should show first, so that loading it makes
+/// no request that fails. `logged_in`: the cookie's session is live; `password_set`: an admin
+/// password exists (else the wizard sets one); `setup`: the setup wizard is open.
+pub(crate) async fn session(State(auth): State<Arc<AuthState>>, headers: HeaderMap) -> Response {
+    let logged_in = auth.is_set()
+        && session_cookie(&headers).is_some_and(|id| auth.sessions().check(id, Instant::now()));
+    let setup = auth.setup.as_ref().is_some_and(|s| s.is_open());
+    Json(serde_json::json!({
+        "logged_in": logged_in,
+        "password_set": auth.is_set(),
+        "setup": setup,
+    }))
+    .into_response()
 }
 
 /// `POST /api/logout`: ends the session, if any, and clears the cookie.

@@ -1,6 +1,7 @@
 //! One error shape for the whole API: a status and `{"error": "..."}` whose message says what to
 //! do, plus `"field"` where one field of the request is at fault (the settings page shows the
-//! message next to it). Details that would leak internals (device paths, OS errors) go to the
+//! message next to it), and `"setting"` where the fix is a place in the settings (the page links
+//! to it). Details that would leak internals (device paths, OS errors) go to the
 //! log, not the client.
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -15,6 +16,9 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// The request's field at fault (`memories.save_minutes`), sent as `"field"`.
     pub field: Option<String>,
+    /// The place in the app's settings where the cause is fixed (`upload-target`), sent as
+    /// `"setting"` so the page can open it.
+    pub setting: Option<&'static str>,
 }
 
 impl ApiError {
@@ -24,12 +28,19 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             field: None,
+            setting: None,
         }
     }
 
     /// The same error, naming the request's field at fault.
     pub fn with_field(mut self, field: impl Into<String>) -> ApiError {
         self.field = Some(field.into());
+        self
+    }
+
+    /// The same error, naming the settings section that fixes it.
+    pub fn with_setting(mut self, setting: &'static str) -> ApiError {
+        self.setting = Some(setting);
         self
     }
 
@@ -62,6 +73,9 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::json!({ "error": self.message });
         if let Some(field) = self.field {
             body["field"] = serde_json::Value::String(field);
+        }
+        if let Some(setting) = self.setting {
+            body["setting"] = serde_json::Value::from(setting);
         }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
