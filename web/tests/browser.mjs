@@ -125,11 +125,26 @@ try {
     await page.waitForFunction(() => document.getElementById('login-error').textContent.includes('Wrong'), null, { timeout: WAIT });
   });
 
-  await step('without hls.js the app still loads, shows the status and plays natively if it can', async () => {
+  await step('without mpegts.js live falls back to the HLS playlist through hls.js', async () => {
+    const context = await browser.newContext(PHONE);
+    const p = await context.newPage();
+    watch(p).expect('/vendor/mpegts.js', 'failed');
+    await p.route('**/vendor/mpegts.js', (route) => route.abort());
+    await login(p);
+    await playsOn(p, '#video', 1);
+    const player = await p.$eval('#video', (v) => v.dataset.player);
+    if (player === 'mpegts') throw new Error('the live stream played without mpegts.js');
+    await context.close();
+  });
+
+  await step('without either player the app still loads, shows the status and plays natively if it can', async () => {
     const bare = await browser.newContext(PHONE);
     const p = await bare.newPage();
-    watch(p).expect('/vendor/hls.min.js', 'failed');
+    const traffic = watch(p);
+    traffic.expect('/vendor/hls.min.js', 'failed');
+    traffic.expect('/vendor/mpegts.js', 'failed');
     await p.route('**/vendor/hls.min.js', (route) => route.abort());
+    await p.route('**/vendor/mpegts.js', (route) => route.abort());
     await login(p);
     await p.waitForFunction(() => document.getElementById('rec').dataset.state === 'on', null, { timeout: WAIT });
     await p.click('a[data-page=status]');
@@ -154,9 +169,11 @@ try {
   const phoneTraffic = watch(page);
   const opened = Date.now();
 
-  await step('log in and the live view plays', async () => {
+  await step('log in and the live view plays, through the low-latency stream', async () => {
     await login(page);
     await playsOn(page, '#video', 0.5);
+    const player = await page.$eval('#video', (v) => v.dataset.player);
+    if (player !== 'mpegts') throw new Error(`live played through ${player || 'HLS'}, not the stream`);
     console.log(`  first frames after ${Date.now() - opened} ms from opening the page`);
     await playsOn(page, '#video', 2);
     const badge = await page.textContent('#mode-badge');

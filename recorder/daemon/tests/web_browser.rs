@@ -8,9 +8,10 @@
 mod daemon_support;
 mod support;
 
+use daemon_support::browser::{have_browser, repo, web_section};
 use daemon_support::web::{free_port, login};
 use daemon_support::{have_tools, Recorder, Settings};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -18,54 +19,11 @@ const PASSWORD: &str = "browser test password";
 /// The browser scenario's whole budget (it waits for a minute of recording to scrub back over).
 const BROWSER_LIMIT: Duration = Duration::from_secs(300);
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Node, Chromium and `npm ci` in web/ (ci/install-deps.sh); missing ones skip, except under CI.
-fn have_browser(test: &str) -> bool {
-    let web = repo().join("web/node_modules");
-    let missing = [
-        (
-            "node",
-            Command::new("node")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-        ),
-        ("/usr/bin/chromium", Path::new("/usr/bin/chromium").exists()),
-        (
-            "web/node_modules/playwright-core",
-            web.join("playwright-core").is_dir(),
-        ),
-        (
-            "web/node_modules/hls.js",
-            web.join("hls.js/dist/hls.min.js").is_file(),
-        ),
-    ]
-    .into_iter()
-    .find(|(_, ok)| !ok);
-    if let Some((what, _)) = missing {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{what} is missing: run ci/install-deps.sh"
-        );
-        eprintln!("SKIPPED {test}: {what} is missing (fails when CI is set)");
-        return false;
-    }
-    true
-}
-
 fn web_settings(port: u16) -> Settings {
-    let hash = moment_recorder::web::hash_password(PASSWORD);
-    let hls_js = repo().join("web/node_modules/hls.js/dist/hls.min.js");
     Settings {
         bitrate: 400_000,
         save_step_s: 10.0,
-        web: format!(
-            "listen = \"127.0.0.1:{port}\"\npassword_hash = {hash:?}\nhls_js = {:?}\n",
-            hls_js.canonicalize().expect("hls.js").display().to_string()
-        ),
+        web: web_section(port, PASSWORD),
         ..Settings::default()
     }
 }
