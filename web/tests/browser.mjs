@@ -209,6 +209,11 @@ try {
     if (!name) throw new Error(`no new memory: before ${JSON.stringify(before)} now ${JSON.stringify(now)}`);
     const item = `li.memory[data-name="${name}"]`;
     await page.waitForSelector(item, { timeout: WAIT });
+    // Its thumbnail is its first picture, 160 pixels wide from the recorder.
+    await page.waitForFunction((sel) => {
+      const img = document.querySelector(`${sel} img.m-thumb`);
+      return img && img.complete && img.naturalWidth === 160;
+    }, item, { timeout: WAIT });
     await page.click(`${item} [data-action=play]`);
     await playsOn(page, `${item} video`, 1);
     await shot(page, 'phone-memories');
@@ -235,6 +240,11 @@ try {
       return t && t.to_ms - t.from_ms > 75000;
     }, 120000);
     await playsOn(page, '#video', 0.5);
+    // Thumbnails along the timeline: pictures from the recorder, each opening its moment.
+    await page.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll('#tl-thumbs img')];
+      return imgs.length >= 2 && imgs.every((img) => img.complete && img.naturalWidth === 160);
+    }, null, { timeout: WAIT });
     const liveAt = await page.evaluate(() => Date.parse(new Date().toDateString()) && Date.now());
     await page.click('#back-60');
     await page.waitForFunction(() => document.getElementById('mode-badge').textContent.startsWith('REPLAY'), null, { timeout: WAIT });

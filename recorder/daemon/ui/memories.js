@@ -104,7 +104,11 @@ function item(m) {
   const play = el('button', { type: 'button', text: 'Play', 'data-action': 'play' });
   const upload = el('button', { type: 'button', text: 'Upload', 'data-action': 'upload' });
   const remove = el('button', { type: 'button', text: 'Delete', 'data-action': 'delete' });
+  // Its first picture, decoded by the recorder only when the item scrolls into view.
+  const thumb = el('img', { class: 'm-thumb', src: `${url}/thumbnail`, alt: '', width: '96', height: '54', loading: 'lazy' });
+  thumb.addEventListener('error', () => { thumb.hidden = true; }, { once: true });
   node.append(
+    thumb,
     el('div', { class: 'm-head' }),
     el('div', { class: 'm-meta' }),
     el('div', { class: 'm-actions' },
