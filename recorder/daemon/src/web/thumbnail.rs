@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(ts.len(), 5 * 188, "tables, then packets 5..8");
         assert_eq!((ts[0], ts[188], ts[2 * 188], ts[4 * 188]), (0, 1, 5, 7));
         let (offset, _) = gop_at(&segment, &keyframes, &payload, 0);
-        assert_eq!(offset, 0, "before the segment: its start");
+        assert_eq!(offset, 2 * 188, "before the segment: its first keyframe");
         let bad = [KeyframePos {
             pts_offset: 0,
             byte_offset: 99_999,
