@@ -407,6 +407,9 @@ async fn on_button(shared: &Arc<Shared>, event: ButtonEvent) {
                 "button",
                 "UPLOAD: uploading the newest memory and all pending",
             );
+            // A save still open for joins gets its memory queued as soon as its cut is done, and
+            // uploaded then (upload_now below finds it not yet queued).
+            shared.joiner.request_upload();
             if let Err(e) = shared.uploads.upload_now().await {
                 shared
                     .board
@@ -492,11 +495,16 @@ fn start_save_job(
             Some(id) => cut_joined(&shared, id),
         };
         shared.saves_running.fetch_sub(1, Ordering::SeqCst);
+        let upload_asked = join.is_some_and(|id| shared.joiner.take_upload(id));
         if let Some(memory) = saved {
             let uploads = shared.uploads.clone();
             shared.runtime.spawn(async move {
                 if let Err(e) = uploads.enqueue(&memory.name, memory.size).await {
                     tracing::warn!(error = %e, "cannot queue the upload");
+                } else if upload_asked {
+                    if let Err(e) = uploads.upload_now().await {
+                        tracing::warn!(error = %e, "cannot start the upload UPLOAD asked for");
+                    }
                 }
             });
         }

@@ -44,12 +44,16 @@ struct Open {
     joins: u32,
     /// Cut (or waiting to be) right now: every request joins.
     busy: bool,
+    /// UPLOAD was pressed while the save was open: stop waiting for joins, and upload the memory
+    /// once it is queued (a press before the memory exists must not be lost).
+    upload: bool,
 }
 
 /// The one save that requests may still join.
 #[derive(Debug, Default)]
 pub struct Joiner {
-    state: Mutex<(u64, Option<Open>)>,
+    /// The last id given, the open save, and the closed save whose memory UPLOAD asked for.
+    state: Mutex<(u64, Option<Open>, Option<u64>)>,
 }
 
 impl Joiner {
@@ -73,6 +77,7 @@ impl Joiner {
             last_request: now,
             joins: 0,
             busy: true,
+            upload: false,
         });
         Offer::New(id)
     }
@@ -98,11 +103,37 @@ impl Joiner {
         }
         open.busy = false;
         let until = open.last_request + JOIN_WINDOW;
-        if now < until && open.joins < MAX_JOINS {
+        if now < until && open.joins < MAX_JOINS && !open.upload {
             return AfterCut::WaitUntil(until);
+        }
+        if open.upload {
+            state.2 = Some(id);
         }
         state.1 = None;
         AfterCut::Closed
+    }
+
+    /// UPLOAD was pressed: an open save stops taking joins once its cut is done, and its memory
+    /// is to be uploaded when queued. False when no save is open.
+    pub fn request_upload(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match state.1.as_mut() {
+            Some(open) => {
+                open.upload = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether UPLOAD asked for save `id`'s memory (once: the answer is consumed).
+    pub fn take_upload(&self, id: u64) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.2 == Some(id) {
+            state.2 = None;
+            return true;
+        }
+        false
     }
 
     /// Closes save `id` at once (it failed, or was refused): later requests start anew.
@@ -175,6 +206,22 @@ mod tests {
             joiner.after_cut(second, (20 * S, 30 * S), later),
             AfterCut::Closed
         );
+    }
+
+    #[test]
+    fn upload_pressed_while_a_save_is_open_ends_its_wait_and_asks_for_its_upload() {
+        let joiner = Joiner::default();
+        let t0 = Instant::now();
+        assert!(!joiner.request_upload(), "nothing open");
+        let Offer::New(id) = joiner.offer((0, S), t0) else {
+            panic!("a new save")
+        };
+        assert!(joiner.request_upload());
+        assert!(!joiner.take_upload(id), "not before the save closes");
+        // Within the join window, but the person moved on to UPLOAD: no more waiting.
+        assert_eq!(joiner.after_cut(id, (0, S), t0), AfterCut::Closed);
+        assert!(joiner.take_upload(id));
+        assert!(!joiner.take_upload(id), "asked once");
     }
 
     #[test]
