@@ -40,21 +40,13 @@ fn run_bounded(mut command: Command, limit: Duration) -> (bool, String) {
     (run.code == Some(0), format!("{}{}", run.text(), run.stderr))
 }
 
-#[test]
-fn the_web_app_works_in_a_real_browser() {
-    let test = "the_web_app_works_in_a_real_browser";
-    if !have_tools(test) || !have_browser(test) {
-        return;
-    }
-    let port = free_port();
-    let recorder = Recorder::new(&web_settings(port));
-    let mut daemon = recorder.start();
-    daemon.wait_recording();
-
+/// Runs web/tests/`script` against the daemon on `port` and asserts it passed; returns where its
+/// screenshots are.
+fn run_scenario(script: &str, port: u16, daemon: &daemon_support::Daemon) -> std::path::PathBuf {
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
     let mut node = Command::new("node");
     node.current_dir(repo().join("web")).args([
-        "tests/browser.mjs",
+        &format!("tests/{script}"),
         "--url",
         &format!("http://127.0.0.1:{port}"),
         "--password",
@@ -70,6 +62,21 @@ fn the_web_app_works_in_a_real_browser() {
         daemon.log_tail()
     );
     assert!(output.contains("\nPASSED"), "{output}");
+    artifacts
+}
+
+#[test]
+fn the_web_app_works_in_a_real_browser() {
+    let test = "the_web_app_works_in_a_real_browser";
+    if !have_tools(test) || !have_browser(test) {
+        return;
+    }
+    let port = free_port();
+    let recorder = Recorder::new(&web_settings(port));
+    let mut daemon = recorder.start();
+    daemon.wait_recording();
+
+    let artifacts = run_scenario("browser.mjs", port, &daemon);
     for shot in [
         "phone-live",
         "phone-memories",
@@ -99,25 +106,7 @@ fn the_apps_details_hold_in_a_real_browser() {
     let mut daemon = recorder.start();
     daemon.wait_recording();
 
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
-    let mut node = Command::new("node");
-    node.current_dir(repo().join("web")).args([
-        "tests/details.mjs",
-        "--url",
-        &format!("http://127.0.0.1:{port}"),
-        "--password",
-        PASSWORD,
-        "--artifacts",
-        artifacts.to_str().unwrap(),
-    ]);
-    let (ok, output) = run_bounded(node, BROWSER_LIMIT);
-    println!("{output}\nscreenshots: {}", artifacts.display());
-    assert!(
-        ok,
-        "the browser scenario failed:\n{output}\ndaemon log:\n{}",
-        daemon.log_tail()
-    );
-    assert!(output.contains("\nPASSED"), "{output}");
+    run_scenario("details.mjs", port, &daemon);
 }
 
 #[test]

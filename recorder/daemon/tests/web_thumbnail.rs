@@ -13,6 +13,18 @@ use std::time::Duration;
 
 const PASSWORD: &str = "thumbnail test password";
 
+/// What ffprobe reads in `picture` (written to `path`): "codec,width".
+fn codec_and_width(path: &std::path::Path, picture: &[u8]) -> String {
+    std::fs::write(path, picture).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name,width"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&probe.stdout).trim().to_string()
+}
+
 #[test]
 fn thumbnails_of_moments_are_their_keyframes_and_of_memories_their_first_picture() {
     let test = "thumbnails_of_moments_are_their_keyframes_and_of_memories_their_first_picture";
@@ -75,20 +87,7 @@ fn thumbnails_of_moments_are_their_keyframes_and_of_memories_their_first_picture
     );
 
     let path = recorder.root().join("thumb.jpg");
-    std::fs::write(&path, &first.body).unwrap();
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,width",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "mjpeg,160");
+    assert_eq!(codec_and_width(&path, &first.body), "mjpeg,160");
 
     let before = get((oldest_ms - 60_000).to_string());
     assert_eq!(before.status, 404, "{}", before.text());
@@ -116,20 +115,7 @@ fn thumbnails_of_moments_are_their_keyframes_and_of_memories_their_first_picture
         "",
     );
     assert_eq!(memory.status, 200, "{}", memory.text());
-    std::fs::write(&path, &memory.body).unwrap();
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,width",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "mjpeg,160");
+    assert_eq!(codec_and_width(&path, &memory.body), "mjpeg,160");
     for bad in [
         "2020-01-01_00-00-00-MEMORY.mp4",
         "..%2Fconfig.toml",
